@@ -1,0 +1,17 @@
+"""diffgemma: a native inference engine for DiffusionGemma.
+
+The compiled core (`diffgemma._core`) is imported lazily so that the pure-Python parts
+(the converter, the tiny-model writer) work even where the extension is not built.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["GGUFFile", "GGUFError", "__version__"]
+
+
+def __getattr__(name):
+    if name in ("GGUFFile", "GGUFError"):
+        from . import _core
+
+        return getattr(_core, name)
+    raise AttributeError(f"module 'diffgemma' has no attribute {name!r}")
