@@ -1,0 +1,9 @@
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace dgpy {
+
+void register_gguf(pybind11::module_& m);
+
+}  // namespace dgpy

@@ -1,0 +1,25 @@
+// A whole file mapped read-only into memory. Tensors are views into it; nothing is copied.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace dg {
+
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);  // throws dg::Error with the OS reason
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  uint64_t size() const { return size_; }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  uint64_t size_ = 0;
+  bool mapped_ = false;  // false: data_ is a heap copy (platforms without mmap)
+};
+
+}  // namespace dg

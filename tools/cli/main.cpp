@@ -1,0 +1,98 @@
+// diffgemma-cli: command-line front end. llama.cpp flag conventions; every bad flag is a
+// one-line error and exit code 2, every runtime error a one-line error and exit code 1.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "diffgemma/error.h"
+#include "diffgemma/gguf.h"
+#include "inspect.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+void print_usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: diffgemma-cli [options]\n"
+               "\n"
+               "  -m, --model FILE      model file (GGUF)\n"
+               "      --inspect [FILE]  print a GGUF file's metadata, model summary and tensor table\n"
+               "                        (FILE, or the -m model) and exit\n"
+               "      --json            with --inspect: print one JSON object instead of text\n"
+               "      --max-array N     with --inspect: array elements to print per key (0 = all,\n"
+               "                        default 8)\n"
+               "  -h, --help            show this help and exit\n"
+               "      --version         show the version and exit\n"
+               "\n"
+               "Text generation arrives with the CPU engine; this build inspects model files.\n");
+}
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "diffgemma-cli: error: %s (see --help)\n", msg.c_str());
+  std::exit(2);
+}
+
+size_t parse_count(const char* flag, const char* s) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  if (!*s || *end || errno || s[0] == '-') {
+    usage_error(std::string("invalid value '") + s + "' for " + flag + ": expected a non-negative integer");
+  }
+  return static_cast<size_t>(v);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model_path, inspect_path;
+  bool inspect = false;
+  dgcli::InspectOptions opt;
+
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      if (i + 1 >= argc) usage_error(std::string("missing value for ") + flag);
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      print_usage(stdout);
+      return 0;
+    } else if (a == "--version") {
+      std::printf("diffgemma-cli %s\n", kVersion);
+      return 0;
+    } else if (a == "-m" || a == "--model") {
+      model_path = value("-m");
+    } else if (a == "--inspect") {
+      inspect = true;
+      if (i + 1 < argc && argv[i + 1][0] != '-') inspect_path = argv[++i];
+    } else if (a == "--json") {
+      opt.json = true;
+    } else if (a == "--max-array") {
+      size_t n = parse_count("--max-array", value("--max-array"));
+      opt.max_array = n == 0 ? std::numeric_limits<size_t>::max() : n;
+    } else {
+      usage_error("unknown argument '" + a + "'");
+    }
+  }
+
+  if (!inspect) {
+    if (model_path.empty()) usage_error("no model given (-m FILE) and nothing to do");
+    usage_error("text generation is not available in this build yet; use --inspect to examine " +
+                model_path);
+  }
+  const std::string path = inspect_path.empty() ? model_path : inspect_path;
+  if (path.empty()) usage_error("--inspect needs a file (--inspect FILE or -m FILE)");
+
+  try {
+    auto f = dg::GGUFFile::open(path);
+    dgcli::inspect_gguf(*f, opt, stdout);
+  } catch (const dg::Error& e) {
+    std::fprintf(stderr, "diffgemma-cli: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
