@@ -291,3 +291,23 @@ def test_cli_usage_errors(tmp_path):
     assert r.returncode == 1 and "cannot open" in r.stderr and "No such file" in r.stderr
     r = subprocess.run([cli, "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--inspect" in r.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# our converter's files
+
+
+@pytest.mark.parametrize("name,outtype", [("tiny", "f32"), ("tiny", "bf16"), ("tiny", "q8_0"),
+                                          ("tiny_odd", "f16"), ("tiny_odd", "q8_0")])
+def test_converted_files(tiny_gguf, name, outtype):
+    path = tiny_gguf(name, outtype)
+    f = assert_same_as_gguf_py(path)
+    assert f.metadata["general.architecture"] == "diffusion-gemma"
+    assert f.metadata_types["diffusion-gemma.attention.head_count_kv"] == "ARRAY[INT32]"
+    assert f.metadata_types["diffusion-gemma.attention.sliding_window_pattern"] == "ARRAY[BOOL]"
+    out = subprocess.run([_cli(), "--inspect", str(path)], capture_output=True, check=True, text=True).stdout
+    assert "model:      diffusion-gemma" in out
+    n_layers = f.metadata["diffusion-gemma.block_count"]
+    n_full = f.metadata["diffusion-gemma.attention.sliding_window_pattern"].count(False)
+    assert f"layers {n_layers}," in out and f"({n_layers - n_full} sliding, {n_full} full)" in out
+    assert f"canvas {f.metadata['diffusion.canvas_length']}" in out

@@ -108,12 +108,18 @@ def load_hparams(model_dir: Path) -> HParams:
     root = read_json(Path(model_dir) / CONFIG_FILE, "the model config")
 
     archs = root.get("architectures") or []
+    if isinstance(archs, str):
+        archs = [archs]
     arch = next((a for a in archs if a in SUPPORTED_ARCHITECTURES), None)
     if arch is None:
         raise ConvertError(
             f"unsupported architecture {archs or 'None'} in {CONFIG_FILE}; "
             f"this converter handles {' / '.join(SUPPORTED_ARCHITECTURES)}"
         )
+
+    if root.get("tie_word_embeddings") is False:
+        # The GGUF has no output.weight and one set of weights for encoder and decoder.
+        raise ConvertError(f"tie_word_embeddings is false in {CONFIG_FILE}; only tied checkpoints are supported")
 
     # The real config nests the text model under text_config; accept a flat one too.
     text = root.get("text_config")
@@ -138,9 +144,10 @@ def load_hparams(model_dir: Path) -> HParams:
     n_kv_swa = _positive_int(get("num_key_value_heads"), "num_key_value_heads")
     head_dims, n_kv = _per_layer_geometry(text, is_swa, head_dim_swa, n_kv_swa)
 
-    head_dim_full = _uniform([head_dims[i] for i in range(n_layer) if not is_swa[i]], "head_dim", FULL)
+    # key_length / key_length_swa are scalars: one head size per attention type.
+    head_dim_full = _uniform([head_dims[i] for i in range(n_layer) if not is_swa[i]], FULL)
     if any(is_swa):
-        _uniform([head_dims[i] for i in range(n_layer) if is_swa[i]], "head_dim", SLIDING)
+        head_dim_swa = _uniform([head_dims[i] for i in range(n_layer) if is_swa[i]], SLIDING)
 
     rope = text.get("rope_parameters") or _DEFAULT_ROPE
     rope_full = _rope_params(rope, FULL, allowed=("proportional", "default"))
@@ -151,7 +158,7 @@ def load_hparams(model_dir: Path) -> HParams:
         raise ConvertError("full_attention rope_type 'default' with partial_rotary_factor != 1 is not supported")
 
     canvas_length = root.get("canvas_length", _DEFAULT_CANVAS_LENGTH)
-    if not isinstance(canvas_length, int) or canvas_length <= 0:
+    if isinstance(canvas_length, bool) or not isinstance(canvas_length, int) or canvas_length <= 0:
         raise ConvertError(f"canvas_length in {CONFIG_FILE} must be a positive integer, got {canvas_length!r}")
 
     return HParams(
@@ -168,13 +175,13 @@ def load_hparams(model_dir: Path) -> HParams:
         head_dim_swa=head_dim_swa,
         head_dim_full=head_dim_full,
         context_length=_positive_int(get("max_position_embeddings"), "max_position_embeddings"),
-        rms_norm_eps=float(get("rms_norm_eps")),
+        rms_norm_eps=_number(get("rms_norm_eps"), "rms_norm_eps"),
         sliding_window=_positive_int(get("sliding_window"), "sliding_window"),
-        final_logit_softcapping=float(get("final_logit_softcapping")),
-        rope_theta_full=float(rope_full.get("rope_theta", _DEFAULT_ROPE[FULL]["rope_theta"])),
-        rope_theta_swa=float(rope_swa.get("rope_theta", _DEFAULT_ROPE[SLIDING]["rope_theta"])),
-        partial_rotary_full=float(rope_full.get("partial_rotary_factor", 1.0)),
-        partial_rotary_swa=float(rope_swa.get("partial_rotary_factor", 1.0)),
+        final_logit_softcapping=_number(get("final_logit_softcapping"), "final_logit_softcapping"),
+        rope_theta_full=_number(rope_full.get("rope_theta", _DEFAULT_ROPE[FULL]["rope_theta"]), "rope_theta"),
+        rope_theta_swa=_number(rope_swa.get("rope_theta", _DEFAULT_ROPE[SLIDING]["rope_theta"]), "rope_theta"),
+        partial_rotary_full=_number(rope_full.get("partial_rotary_factor", 1.0), "partial_rotary_factor"),
+        partial_rotary_swa=_number(rope_swa.get("partial_rotary_factor", 1.0), "partial_rotary_factor"),
         # Gemma 3n features DiffusionGemma does not use; written as 0 unless a config sets them.
         shared_kv_layers=int(text.get("num_kv_shared_layers") or 0),
         embedding_length_per_layer_input=int(text.get("hidden_size_per_layer_input") or 0),
@@ -186,6 +193,12 @@ def _positive_int(value: Any, key: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConvertError(f"text_config.{key} in {CONFIG_FILE} must be a positive integer, got {value!r}")
     return value
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConvertError(f"{key} in {CONFIG_FILE} must be a number, got {value!r}")
+    return float(value)
 
 
 def _layer_types(layer_types: Any, n_layer: int) -> list[str]:
@@ -247,15 +260,13 @@ def _per_layer_geometry(
     return head_dims, n_kv
 
 
-def _uniform(values: list[int], what: str, layer_type: str) -> int:
-    if not values:
-        return _DEFAULT_GLOBAL_HEAD_DIM if layer_type == FULL else 0
-    if len(set(values)) != 1:
+def _uniform(head_dims: list[int], layer_type: str) -> int:
+    if len(set(head_dims)) != 1:
         raise ConvertError(
-            f"{layer_type} layers have different {what} values {sorted(set(values))}; "
+            f"{layer_type} layers have different head_dim values {sorted(set(head_dims))}; "
             "the GGUF layout stores one per attention type"
         )
-    return values[0]
+    return head_dims[0]
 
 
 def _rope_params(rope: Any, layer_type: str, allowed: tuple[str, ...]) -> dict[str, Any]:

@@ -15,7 +15,6 @@ converter needs neither transformers nor tokenizers at run time.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +71,8 @@ def load_vocab(model_dir: Path) -> Vocab:
     if not (model_dir / TOKENIZER_JSON).is_file():
         raise ConvertError(f"missing {TOKENIZER_JSON} in {model_dir}; the GGUF needs the tokenizer")
     tokenizer = read_json(model_dir / TOKENIZER_JSON, "the tokenizer")
-    config = read_json(model_dir / TOKENIZER_CONFIG, "") if (model_dir / TOKENIZER_CONFIG).is_file() else {}
+    config_path = model_dir / TOKENIZER_CONFIG
+    config = read_json(config_path, "the tokenizer config") if config_path.is_file() else {}
     model_type = _model_type(model_dir)
 
     tokens, types = _token_table(tokenizer, config, model_type)
@@ -100,13 +100,16 @@ def _token_table(tokenizer: dict[str, Any], config: dict[str, Any], model_type: 
             "(the Gemma 4 kind); cannot convert its vocabulary"
         )
     vocab = model.get("vocab")
-    if not isinstance(vocab, dict) or not vocab:
-        raise ConvertError(f"{TOKENIZER_JSON} has no model.vocab")
+    if not isinstance(vocab, dict) or not vocab or not all(isinstance(i, int) for i in vocab.values()):
+        raise ConvertError(f"{TOKENIZER_JSON} has no valid model.vocab (token -> id)")
 
     base_size = len(vocab)  # tokenizer.vocab_size: the BPE model alone, without added tokens
     token_to_id: dict[str, int] = dict(vocab)
     id_to_token: dict[int, str] = {i: t for t, i in vocab.items()}
     for added in tokenizer.get("added_tokens") or []:
+        valid = isinstance(added, dict) and isinstance(added.get("content"), str) and isinstance(added.get("id"), int)
+        if not valid:
+            raise ConvertError(f"{TOKENIZER_JSON} has a malformed added_tokens entry: {added!r}")
         token_to_id[added["content"]] = added["id"]
         id_to_token[added["id"]] = added["content"]
 
@@ -114,7 +117,7 @@ def _token_table(tokenizer: dict[str, Any], config: dict[str, Any], model_type: 
     # transformers adds special tokens the tokenizer lacks, with fresh ids as `tokenizers` assigns them.
     for text in specials:
         if text not in token_to_id:
-            new_id = _next_added_id(token_to_id, vocab, base_size)
+            new_id = max(token_to_id.values()) + 1  # tokenizers: after the model vocab and added tokens
             token_to_id[text] = new_id
             id_to_token[new_id] = text
     special_ids = {token_to_id[t] for t in specials}
@@ -143,12 +146,6 @@ def _token_table(tokenizer: dict[str, Any], config: dict[str, Any], model_type: 
         if text.decode("utf-8") in VISIBLE_TOKENS:
             types[i] = TokenType.USER_DEFINED
     return tokens, [int(t) for t in types]
-
-
-def _next_added_id(token_to_id: dict[str, int], vocab: dict[str, int], base_size: int) -> int:
-    added_ids = [i for t, i in token_to_id.items() if t not in vocab or vocab[t] != i]
-    top = max(added_ids, default=-1)
-    return top + 1 if top >= base_size else base_size
 
 
 def _token_text(value: Any) -> str | None:
@@ -234,7 +231,7 @@ def _merges_txt(path: Path) -> list[str]:
     if not path.is_file():
         return []
     merges = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _read_text(path).splitlines()
     if lines and lines[0].strip().startswith("#"):
         lines = lines[1:]  # a version header
     for line in lines:
@@ -359,12 +356,12 @@ def _chat_template(model_dir: Path, config: dict[str, Any]) -> str | list[dict[s
     chat_template, else chat_template.json. transformers gives the .jinja file precedence."""
     jinja = model_dir / CHAT_TEMPLATE_JINJA
     if jinja.is_file():
-        template: str | list[dict[str, str]] = jinja.read_text(encoding="utf-8")
+        template: str | list[dict[str, str]] = _read_text(jinja)
         extra_dir = model_dir / ADDITIONAL_TEMPLATES_DIR
         extra = sorted(extra_dir.glob("*.jinja")) if extra_dir.is_dir() else []
         if extra:
             template = [{"name": "default", "template": template}] + [
-                {"name": p.stem, "template": p.read_text(encoding="utf-8")} for p in extra
+                {"name": p.stem, "template": _read_text(p)} for p in extra
             ]
         return template
     template = config.get("chat_template")
@@ -373,3 +370,10 @@ def _chat_template(model_dir: Path, config: dict[str, Any]) -> str | list[dict[s
     if template is None or isinstance(template, (str, list)):
         return template
     raise ConvertError(f"chat_template in {TOKENIZER_CONFIG} is neither a string nor a list")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConvertError(f"cannot read {path}: {e}") from None

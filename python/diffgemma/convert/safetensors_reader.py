@@ -154,6 +154,16 @@ class SafetensorsFile:
             return np.zeros(e.shape, dtype=dtype)
         return np.frombuffer(self._mm, dtype=dtype, count=e.numel, offset=e.offset).reshape(e.shape)
 
+    def release(self, name: str) -> None:
+        """Drop `name`'s pages from our resident set once it is converted; they stay in the page
+        cache, and a later read just faults them back. Keeps RSS at about one tensor, not the model."""
+        if self._mm is None or not hasattr(self._mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        e = self.entries[name]
+        start = e.offset - e.offset % mmap.PAGESIZE
+        if e.nbytes:
+            self._mm.madvise(mmap.MADV_DONTNEED, start, e.offset + e.nbytes - start)
+
     def close(self) -> None:
         if self._mm is not None:
             try:
@@ -217,7 +227,9 @@ class Checkpoint:
         for name, shard in weight_map.items():
             f = self._where.get(name)
             if f is None or f.path != self.model_dir / shard:
-                raise ConvertError(f"{index_path.name} says tensor {name!r} is in {shard}, but that file does not hold it")
+                raise ConvertError(
+                    f"{index_path.name} says tensor {name!r} is in {shard}, but that file does not hold it"
+                )
 
     def __contains__(self, name: str) -> bool:
         return name in self._where
@@ -230,6 +242,9 @@ class Checkpoint:
 
     def view(self, name: str) -> np.ndarray:
         return self._where[name].view(name)
+
+    def release(self, name: str) -> None:
+        self._where[name].release(name)
 
     @property
     def files(self) -> list[Path]:

@@ -1,0 +1,45 @@
+"""Shared pytest fixtures: tiny DiffusionGemma checkpoints and their GGUF conversions.
+
+- `tiny_checkpoint(name)` -> Path of a cached transformers checkpoint (see fixtures/models.py;
+  names: "tiny", "tiny_odd", "tiny_sharded", "tiny_bf16", or a `TinySpec`).
+- `tiny_gguf(name="tiny", outtype="f32")` -> Path of that checkpoint converted by our converter,
+  made once per session.
+
+Both fixtures need torch and transformers to generate checkpoints; tests using them are
+skipped where those are missing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# The suite tests the installed package (`pip install ".[test]"`), compiled core included.
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint():
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from fixtures.models import checkpoint_dir
+
+    return checkpoint_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_checkpoint, tmp_path_factory):
+    from diffgemma.convert import ConvertOptions, convert
+
+    made: dict[tuple, Path] = {}
+    out_dir = tmp_path_factory.mktemp("gguf")
+
+    def make(name: str = "tiny", outtype: str = "f32") -> Path:
+        key = (name, outtype)
+        if key not in made:
+            path = out_dir / f"{name}-{outtype}.gguf"
+            convert(ConvertOptions(tiny_checkpoint(name), path, outtype=outtype, name=name, progress=False))
+            made[key] = path
+        return made[key]
+
+    return make
