@@ -13,6 +13,7 @@
 #include <cstdio>
 
 #include "diffgemma/gguf.h"
+#include "diffgemma/utf8.h"
 #include "util/mapped_file.h"
 
 namespace dg {
@@ -76,27 +77,6 @@ class Cursor {
 
 bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(GGUFValueType::FLOAT64); }
 
-// Length of a valid UTF-8 sequence at s[i], or 0.
-size_t utf8_seq_len(std::string_view s, size_t i) {
-  const unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t n;
-  uint32_t min;
-  if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) { n = 2; min = 0x80; }
-  else if ((c & 0xF0) == 0xE0) { n = 3; min = 0x800; }
-  else if ((c & 0xF8) == 0xF0) { n = 4; min = 0x10000; }
-  else return 0;
-  if (i + n > s.size()) return 0;
-  uint32_t cp = c & (0x7Fu >> n);
-  for (size_t k = 1; k < n; ++k) {
-    const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (cc & 0x3Fu);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return n;
-}
-
 // Quote a name read from the file for an error message: short, printable, valid UTF-8
 // (control characters and invalid bytes become \xNN).
 std::string quoted(std::string_view s) {
@@ -108,7 +88,7 @@ std::string quoted(std::string_view s) {
       break;
     }
     const unsigned char u = static_cast<unsigned char>(s[i]);
-    const size_t n = utf8_seq_len(s, i);
+    const size_t n = utf8_sequence_length(s, i);
     if (n == 0 || u < 0x20 || u == 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", u);
