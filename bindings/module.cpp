@@ -49,4 +49,5 @@ PYBIND11_MODULE(_core, m) {
   });
 
   dgpy::register_gguf(m);
+  dgpy::register_model(m);
 }

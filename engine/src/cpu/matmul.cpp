@@ -1,0 +1,70 @@
+#include "cpu/matmul.h"
+
+#include <algorithm>
+
+#include "quant/dequantize.h"
+#include "util/thread_pool.h"
+
+namespace dg {
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  constexpr int kLanes = 16;
+  double acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) acc[j] += static_cast<double>(a[i + j]) * b[i + j];
+  }
+  for (int j = 0; i < n; ++i, ++j) acc[j] += static_cast<double>(a[i]) * b[i];
+  for (int w = kLanes / 2; w > 0; w /= 2) {
+    for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+  }
+  return static_cast<float>(acc[0]);
+}
+
+void matmul_rows(const WeightView& w, int64_t o_begin, int64_t o_end, const float* x, int64_t ldx,
+                 int64_t n_rows, float* y, int64_t ldy, float* row_scratch) {
+  for (int64_t o = o_begin; o < o_end; ++o) {
+    const float* wr;
+    if (w.type == GGMLType::F32) {
+      wr = reinterpret_cast<const float*>(w.row(o));
+    } else {
+      dequantize_row(w.type, w.row(o), 0, w.n_in, row_scratch);
+      wr = row_scratch;
+    }
+    for (int64_t t = 0; t < n_rows; ++t) y[t * ldy + o] = dot_f32(wr, x + t * ldx, w.n_in);
+  }
+}
+
+void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t ldx, int64_t n_rows,
+            float* y, int64_t ldy, const RowScratch& scratch) {
+  if (n_rows <= 0) return;
+  pool.parallel_for(w.n_out, [&](int64_t b, int64_t e, int th) {
+    matmul_rows(w, b, e, x, ldx, n_rows, y, ldy, scratch.of(th));
+  });
+}
+
+void matmul_transposed(ThreadPool& pool, const WeightView& w, const float* p, int64_t ldp,
+                       int64_t n_rows, float* y, int64_t ldy, const RowScratch& scratch) {
+  if (n_rows <= 0) return;
+  // Work items are column blocks of W (multiples of the quant block), so each thread
+  // dequantizes only its own columns of every row.
+  const int64_t n_blocks = (w.n_in + kTransposedColumns - 1) / kTransposedColumns;
+  pool.parallel_for(n_blocks, [&](int64_t b, int64_t e, int th) {
+    float* wr = scratch.of(th);
+    for (int64_t blk = b; blk < e; ++blk) {
+      const int64_t c0 = blk * kTransposedColumns;
+      const int64_t nc = std::min(kTransposedColumns, w.n_in - c0);
+      for (int64_t t = 0; t < n_rows; ++t) std::fill(y + t * ldy + c0, y + t * ldy + c0 + nc, 0.0f);
+      for (int64_t r = 0; r < w.n_out; ++r) {
+        dequantize_row(w.type, w.row(r), c0, nc, wr);
+        for (int64_t t = 0; t < n_rows; ++t) {
+          const float pr = p[t * ldp + r];
+          float* yr = y + t * ldy + c0;
+          for (int64_t j = 0; j < nc; ++j) yr[j] += pr * wr[j];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace dg

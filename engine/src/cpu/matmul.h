@@ -1,0 +1,44 @@
+// Weight x activation products: the one interface every linear layer goes through, so faster
+// kernels (quantized dot products, ISA dispatch) can replace the reference bodies later.
+//
+// Each output element is one thread's fixed-order dot product, independent of how many rows
+// are in the batch or how work is split: results are bit-identical for any thread count and
+// any chunking of the rows.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/weight_view.h"
+
+namespace dg {
+
+class ThreadPool;
+
+// Per-thread fp32 scratch for dequantized weight rows; `per_thread` floats each.
+struct RowScratch {
+  float* base = nullptr;
+  int64_t per_thread = 0;
+  float* of(int thread) const { return base + thread * per_thread; }
+};
+
+// Fixed-order dot product of fp32 vectors: 16 interleaved fp64 partial sums, then a fixed
+// reduction tree, rounded once (the reference kernel; closer to exact than a BLAS sgemm).
+float dot_f32(const float* a, const float* b, int64_t n);
+
+// y[t, o] = sum_i W[o, i] * x[t, i]  for t < n_rows, o < W.n_out   (nn.functional.linear)
+// x: [n_rows, ldx >= W.n_in]   y: [n_rows, ldy >= W.n_out]. Scratch needs W.n_in per thread.
+void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t ldx, int64_t n_rows,
+            float* y, int64_t ldy, const RowScratch& scratch);
+
+// Single-threaded form for callers that already run inside a parallel loop.
+void matmul_rows(const WeightView& w, int64_t o_begin, int64_t o_end, const float* x, int64_t ldx,
+                 int64_t n_rows, float* y, int64_t ldy, float* row_scratch);
+
+// y[t, j] = sum_r p[t, r] * W[r, j]  for t < n_rows, j < W.n_in   (probs @ embedding matrix)
+// p: [n_rows, ldp >= W.n_out]   y: [n_rows, ldy >= W.n_in]. Sums run over r in increasing order.
+// Scratch needs kTransposedColumns floats per thread.
+constexpr int64_t kTransposedColumns = 256;
+void matmul_transposed(ThreadPool& pool, const WeightView& w, const float* p, int64_t ldp,
+                       int64_t n_rows, float* y, int64_t ldy, const RowScratch& scratch);
+
+}  // namespace dg

@@ -1,0 +1,105 @@
+#include "cpu/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cpu/activation.h"
+#include "cpu/norm.h"
+#include "util/thread_pool.h"
+
+namespace dg {
+
+void moe_route(ThreadPool& pool, const RouterWeights& rw, const float* x, int64_t n_tok, int64_t n_embd,
+               int64_t n_expert, int64_t k, float eps, float* tmp, float* logits, int32_t* ids, float* weights,
+               const RowScratch& scratch) {
+  // hidden * self.scale * self.scalar_root_size: two fp32 multiplies, the Python scalar in fp32.
+  const float root = static_cast<float>(std::pow(static_cast<double>(n_embd), -0.5));
+  pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      float* r = tmp + t * n_embd;
+      rms_norm_row(x + t * n_embd, r, n_embd, nullptr, eps);
+      for (int64_t i = 0; i < n_embd; ++i) r[i] = (r[i] * rw.scale[i]) * root;
+    }
+  });
+  matmul(pool, rw.proj, tmp, n_embd, n_tok, logits, n_expert, scratch);
+  pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      float* p = logits + t * n_expert;
+      softmax_row(p, n_expert);
+      int32_t* id = ids + t * k;
+      float* w = weights + t * k;
+      // Selection by repeated max: descending, the lower id first among equal values.
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t best = -1;
+        for (int64_t ex = 0; ex < n_expert; ++ex) {
+          bool taken = false;
+          for (int64_t q = 0; q < j; ++q) taken = taken || id[q] == ex;
+          if (!taken && (best < 0 || p[ex] > p[best])) best = ex;
+        }
+        id[j] = static_cast<int32_t>(best);
+        w[j] = p[best];
+      }
+      float sum = 0.0f;
+      for (int64_t j = 0; j < k; ++j) sum += w[j];
+      for (int64_t j = 0; j < k; ++j) w[j] = (w[j] / sum) * rw.expert_scale[id[j]];
+    }
+  });
+}
+
+void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int64_t n_tok, int64_t n_expert,
+                 int64_t k, const int32_t* ids, const float* weights, const MoEBuffers& buf, float* out,
+                 const RowScratch& scratch) {
+  const int64_t H = ew.n_embd, I = ew.n_ff_exp, n_slots = n_tok * k;
+
+  // Counting sort of the (token, choice) slots by expert; slots keep token order per expert.
+  std::fill(buf.count, buf.count + n_expert + 1, 0);
+  for (int64_t s = 0; s < n_slots; ++s) ++buf.count[ids[s] + 1];
+  for (int64_t e = 0; e < n_expert; ++e) buf.count[e + 1] += buf.count[e];  // count[e] = first row
+  // Second pass writes rows; use count[e] as a moving cursor, then restore the starts.
+  for (int64_t s = 0; s < n_slots; ++s) {
+    const int32_t row = buf.count[ids[s]]++;
+    buf.slot_of[s] = row;
+    buf.token_of[row] = static_cast<int32_t>(s / k);
+  }
+  for (int64_t e = n_expert; e > 0; --e) buf.count[e] = buf.count[e - 1];
+  buf.count[0] = 0;
+
+  pool.parallel_for(n_slots, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) std::memcpy(buf.xg + r * H, x + buf.token_of[r] * H, sizeof(float) * H);
+  });
+  for (int64_t e = 0; e < n_expert; ++e) {
+    const int64_t r0 = buf.count[e], n = buf.count[e + 1] - r0;
+    if (n == 0) continue;
+    matmul(pool, ew.gate(e), buf.xg + r0 * H, H, n, buf.gate + r0 * I, I, scratch);
+    matmul(pool, ew.up(e), buf.xg + r0 * H, H, n, buf.up + r0 * I, I, scratch);
+    pool.parallel_for(n, [&](int64_t b, int64_t en, int) {
+      for (int64_t r = r0 + b; r < r0 + en; ++r) gelu_mul(buf.gate + r * I, buf.up + r * I, buf.gate + r * I, I);
+    });
+    matmul(pool, ew.down(e), buf.gate + r0 * I, I, n, buf.y + r0 * H, H, scratch);
+  }
+
+  pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      float* o = out + t * H;
+      std::fill(o, o + H, 0.0f);
+      // Choices of this token in increasing expert id (k is small).
+      int64_t done = 0;
+      int32_t last = -1;
+      while (done < k) {
+        int64_t j_min = -1;
+        for (int64_t j = 0; j < k; ++j) {
+          const int32_t id = ids[t * k + j];
+          if (id > last && (j_min < 0 || id < ids[t * k + j_min])) j_min = j;
+        }
+        const float w = weights[t * k + j_min];
+        const float* y = buf.y + static_cast<int64_t>(buf.slot_of[t * k + j_min]) * H;
+        for (int64_t i = 0; i < H; ++i) o[i] += y[i] * w;
+        last = ids[t * k + j_min];
+        ++done;
+      }
+    }
+  });
+}
+
+}  // namespace dg

@@ -1,0 +1,41 @@
+// Canvas input of the decoder (DiffusionGemmaDecoderModel.forward, DiffusionGemmaSelfConditioning):
+//   e    = E[canvas] * sqrt(H)
+//   soft = (softmax_fp32(sc_logits) @ E) * sqrt(H), or zeros on a canvas's first step
+//   x0   = rms_norm_noscale(e + down(gelu_tanh(gate(n)) * up(n))),  n = pre_norm(soft)
+#include "cpu/activation.h"
+#include "cpu/norm.h"
+#include "model/context_impl.h"
+
+namespace dg {
+
+void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const float* sc_logits) {
+  const int64_t H = hp.n_embd, V = hp.n_vocab, F = hp.n_ff;
+  const float eps = hp.norm_eps;
+  embed(canvas, T, x.data());
+  if (sc_logits) {
+    // Row groups of sc_rows bound the [rows, V] probability buffer (canvas-sized, not batch-sized).
+    for (int64_t t0 = 0; t0 < T; t0 += sc_rows) {
+      const int64_t n = T - t0 < sc_rows ? T - t0 : sc_rows;
+      pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+        for (int64_t t = b; t < e; ++t) {
+          float* p = sc_prob.data() + t * V;
+          const float* l = sc_logits + (t0 + t) * V;
+          for (int64_t i = 0; i < V; ++i) p[i] = l[i];
+          softmax_row(p, V);
+        }
+      });
+      matmul_transposed(pool, m.w.token_embd, sc_prob.data(), V, n, hn.data() + t0 * H, H, rows);
+    }
+    for (int64_t i = 0; i < T * H; ++i) hn[i] *= m.embed_scale;
+    rms_norm(pool, hn.data(), H, hn.data(), H, T, H, m.w.sc_pre_norm.data(), eps);
+    matmul(pool, m.w.sc_gate, hn.data(), H, T, ffn_g.data(), F, rows);
+    matmul(pool, m.w.sc_up, hn.data(), H, T, ffn_u.data(), F, rows);
+    gelu_mul(ffn_g.data(), ffn_u.data(), ffn_g.data(), T * F);
+    matmul(pool, m.w.sc_down, ffn_g.data(), F, T, proj.data(), H, rows);
+    for (int64_t i = 0; i < T * H; ++i) x[i] += proj[i];
+  }
+  // Zero signal: pre_norm(0) = 0 and the gated MLP maps 0 to 0, so e + s = e exactly.
+  rms_norm(pool, x.data(), H, x.data(), H, T, H, nullptr, eps);
+}
+
+}  // namespace dg

@@ -1,0 +1,54 @@
+// Weight views of every tensor the text model uses (gguf-layout.md §2.1, plus the variants of
+// §7.5: split expert gate/up, optional output.weight, absent attn_v = K=V full layer).
+// Matrices are views into the mapping; 1-D vectors (norms, scales) are small fp32 copies.
+#pragma once
+
+#include <vector>
+
+#include "cpu/moe.h"
+#include "cpu/weight_view.h"
+#include "diffgemma/gguf.h"
+#include "diffgemma/model.h"
+
+namespace dg {
+
+struct LayerWeights {
+  std::vector<float> attn_norm;        // [H] input_layernorm
+  WeightView wq;                       // [n_head*hd, H]
+  WeightView wk;                       // [n_kv*hd, H]
+  WeightView wv;                       // [n_kv*hd, H]; empty: V = raw k_proj output (K=V layer)
+  WeightView wo;                       // [H, n_head*hd]
+  std::vector<float> q_norm, k_norm;   // [hd]
+  std::vector<float> post_attn_norm;   // [H]
+  std::vector<float> ffn_norm;         // [H] pre_feedforward_layernorm
+  WeightView ffn_gate, ffn_up;         // [n_ff, H]
+  WeightView ffn_down;                 // [H, n_ff]
+  std::vector<float> post_ffw_norm_1;  // [H]
+  std::vector<float> pre_ffw_norm_2;   // [H]
+  WeightView router;                   // [E, H] router.proj
+  std::vector<float> router_scale;     // [H] router.scale
+  std::vector<float> expert_scale;     // [E] router.per_expert_scale
+  ExpertWeights experts;
+  std::vector<float> post_ffw_norm_2;  // [H]
+  std::vector<float> post_ffw_norm;    // [H]
+  float scalar_decoder = 1.0f;         // layer_output_scale (canvas passes)
+  float scalar_encoder = 1.0f;         // enc_layer_output_scale (prompt / commit passes)
+};
+
+struct ModelWeights {
+  WeightView token_embd;               // [V, H]
+  WeightView output;                   // [V, H]: output.weight, or token_embd when tied
+  std::vector<float> output_norm;      // [H]
+  std::vector<float> rope_freqs;       // [head_dim_full/2] frequency divisors; empty: none
+  std::vector<float> sc_pre_norm;      // [H]
+  WeightView sc_gate, sc_up;           // [n_ff, H]
+  WeightView sc_down;                  // [H, n_ff]
+  std::vector<LayerWeights> layers;
+  bool has_output = false;
+  bool experts_fused = true;
+};
+
+// Fills hp.n_vocab from token_embd and checks every tensor's presence, type and shape.
+ModelWeights load_weights(const GGUFFile& f, ModelHParams& hp);
+
+}  // namespace dg

@@ -1,0 +1,85 @@
+#include "util/thread_pool.h"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
+
+namespace dg {
+
+int physical_core_count() {
+  // Linux: count distinct (package, core) pairs; elsewhere fall back to logical CPUs.
+  std::set<std::pair<int, int>> cores;
+  const unsigned logical = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned cpu = 0; cpu < logical; ++cpu) {
+    const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream core_f(base + "core_id"), pkg_f(base + "physical_package_id");
+    int core = -1, pkg = -1;
+    if (!(core_f >> core) || !(pkg_f >> pkg)) return static_cast<int>(logical);
+    cores.emplace(pkg, core);
+  }
+  return std::max(1, static_cast<int>(cores.size()));
+}
+
+ThreadPool::ThreadPool(int n_threads) {
+  n_threads_ = n_threads > 0 ? n_threads : physical_core_count();
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  start_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run_share(int index) {
+  // Contiguous, balanced ranges: thread i gets [n*i/T, n*(i+1)/T).
+  const int64_t t = n_threads_;
+  const int64_t begin = n_ * index / t;
+  const int64_t end = n_ * (index + 1) / t;
+  if (begin < end) (*fn_)(begin, end, index);
+}
+
+void ThreadPool::worker(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+    }
+    run_share(index);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--pending_ == 0) done_cv_.notify_one();
+    }
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, const RangeFn& fn) {
+  if (n <= 0) return;
+  std::lock_guard<std::mutex> call_lock(call_mutex_);
+  if (n_threads_ == 1 || n == 1) {
+    fn(0, n, 0);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fn_ = &fn;
+    n_ = n;
+    pending_ = n_threads_ - 1;
+    ++generation_;
+  }
+  start_cv_.notify_all();
+  run_share(0);
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  fn_ = nullptr;
+}
+
+}  // namespace dg
