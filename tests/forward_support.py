@@ -12,7 +12,7 @@ import numpy as np
 
 
 def core():
-    """diffgemma._core, the compiled engine (the suite tests the installed package)."""
+    """diffgemma._core, the compiled module of the installed package."""
     from diffgemma import _core
 
     return _core

@@ -138,7 +138,7 @@ def test_json_structure(tok_dir):
 def test_matches_transformers_gemma_tokenizer_pipeline(tok_dir):
     """The real file comes from transformers' GemmaTokenizer(vocab, merges, add_bos_token=False,
     extra_special_tokens=...): building that from our vocabulary gives the same pipeline."""
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     from transformers.models.gemma.tokenization_gemma import GemmaTokenizer
 
     d = json.loads((tok_dir / "tokenizer.json").read_text(encoding="utf-8"))

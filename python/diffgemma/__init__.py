@@ -6,11 +6,11 @@ The compiled core (`diffgemma._core`) is imported lazily so that the pure-Python
 
 __version__ = "0.1.0"
 
-__all__ = ["GGUFFile", "GGUFError", "Error", "__version__"]
+__all__ = ["GGUFFile", "GGUFError", "Error", "Tokenizer", "StreamingDetokenizer", "__version__"]
 
 
 def __getattr__(name):
-    if name in ("GGUFFile", "GGUFError", "Error"):
+    if name in ("GGUFFile", "GGUFError", "Error", "Tokenizer", "StreamingDetokenizer"):
         from . import _core
 
         return getattr(_core, name)

@@ -9,6 +9,7 @@
 #include "diffgemma/error.h"
 #include "diffgemma/gguf.h"
 #include "inspect.h"
+#include "tokenize.h"
 
 namespace {
 
@@ -24,6 +25,14 @@ void print_usage(std::FILE* out) {
                "      --json            with --inspect: print one JSON object instead of text\n"
                "      --max-array N     with --inspect: array elements to print per key (0 = all,\n"
                "                        default 8)\n"
+               "      --tokenize        print the ids of the prompt under the -m model's tokenizer, one\n"
+               "                        per line (with --json: ids and token pieces) and exit\n"
+               "  -p, --prompt TEXT     prompt text\n"
+               "  -f, --file FILE       read the prompt from FILE ('-' for stdin)\n"
+               "      --no-bos          with --tokenize: do not add the BOS token\n"
+               "      --no-special      with --tokenize: treat '<|turn>' etc. in the prompt as plain text\n"
+               "      --chat            with --tokenize: format the prompt as one user turn with the\n"
+               "                        model's chat template first (--think: with enable_thinking)\n"
                "  -h, --help            show this help and exit\n"
                "      --version         show the version and exit\n"
                "\n"
@@ -51,6 +60,9 @@ int main(int argc, char** argv) {
   std::string model_path, inspect_path;
   bool inspect = false;
   dgcli::InspectOptions opt;
+  bool tokenize = false, have_prompt = false;
+  std::string prompt, prompt_file;
+  dgcli::TokenizeOptions tok_opt;
 
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -71,6 +83,22 @@ int main(int argc, char** argv) {
       if (i + 1 < argc && argv[i + 1][0] != '-') inspect_path = argv[++i];
     } else if (a == "--json") {
       opt.json = true;
+      tok_opt.json = true;
+    } else if (a == "--tokenize") {
+      tokenize = true;
+    } else if (a == "-p" || a == "--prompt") {
+      prompt = value("-p");
+      have_prompt = true;
+    } else if (a == "-f" || a == "--file") {
+      prompt_file = value("-f");
+    } else if (a == "--no-bos") {
+      tok_opt.add_bos = false;
+    } else if (a == "--no-special") {
+      tok_opt.special = false;
+    } else if (a == "--chat") {
+      tok_opt.chat = true;
+    } else if (a == "--think") {
+      tok_opt.think = true;
     } else if (a == "--max-array") {
       size_t n = parse_count("--max-array", value("--max-array"));
       opt.max_array = n == 0 ? std::numeric_limits<size_t>::max() : n;
@@ -79,6 +107,18 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (tokenize && !inspect) {
+    if (model_path.empty()) usage_error("--tokenize needs a model (-m FILE)");
+    if (have_prompt == !prompt_file.empty()) usage_error("--tokenize needs exactly one of -p TEXT or -f FILE");
+    try {
+      if (!have_prompt) prompt = dgcli::read_text_file(prompt_file);
+      dgcli::tokenize_prompt(model_path, prompt, tok_opt, stdout);
+    } catch (const dg::Error& e) {
+      std::fprintf(stderr, "diffgemma-cli: error: %s\n", e.what());
+      return 1;
+    }
+    return 0;
+  }
   if (!inspect) {
     if (model_path.empty()) usage_error("no model given (-m FILE) and nothing to do");
     usage_error("text generation is not available in this build yet; use --inspect to examine " +
