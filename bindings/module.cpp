@@ -51,4 +51,5 @@ PYBIND11_MODULE(_core, m) {
   dgpy::register_gguf(m);
   dgpy::register_model(m);
   dgpy::register_tokenizer(m);
+  dgpy::register_quant(m);
 }

@@ -6,7 +6,9 @@ The compiled core (`diffgemma._core`) is imported lazily so that the pure-Python
 
 __version__ = "0.1.0"
 
-__all__ = ["GGUFFile", "GGUFError", "Error", "Tokenizer", "StreamingDetokenizer", "__version__"]
+__all__ = ["GGUFFile", "GGUFError", "Error", "Tokenizer", "StreamingDetokenizer", "quantize", "__version__"]
+
+from .quantizer import quantize  # noqa: E402
 
 
 def __getattr__(name):

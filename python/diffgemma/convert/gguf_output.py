@@ -63,7 +63,9 @@ def write_gguf(
 def _write_tensor(
     fout: BinaryIO, t: TensorPlan, checkpoint: Checkpoint, progress: Progress, chunk_elements: int
 ) -> int:
-    if t.generated is not None:
+    if t.producer is not None:
+        data, dtype = t.producer(), "RAW"
+    elif t.generated is not None:
         data, dtype = t.generated, "F32"
     else:
         data, dtype = checkpoint.view(t.source), t.source_dtype

@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 from gguf import GGML_QUANT_SIZES, MODEL_TENSOR, TENSOR_NAMES, GGMLQuantizationType, LlamaFileType
 
+from . import nvfp4
 from .errors import ConvertError
 from .hf_config import HParams
 from .safetensors_reader import Checkpoint
@@ -65,6 +66,7 @@ class TensorPlan:
     source: str | None = None  # HF tensor name; None for a generated tensor
     source_dtype: str | None = None  # safetensors dtype of `source`
     generated: np.ndarray | None = None  # the data of a generated tensor (float32)
+    producer: Callable[[], np.ndarray] | None = None  # makes data already in `qtype` (NVFP4 import)
 
     @property
     def numel(self) -> int:
@@ -162,7 +164,13 @@ def plan_tensors(hp: HParams, n_vocab: int, checkpoint: Checkpoint, outtype: str
     big_type = OUTTYPES[outtype][0]
     plans: list[TensorPlan] = []
     used: set[str] = set()
+    nvfp4_experts = nvfp4.is_nvfp4_checkpoint(checkpoint)
     for gguf_name, hf_name, shape in expected_tensors(hp):
+        if nvfp4_experts and hf_name.endswith(("experts.gate_up_proj", "experts.down_proj", "router.per_expert_scale")):
+            if hf_name.endswith("gate_up_proj"):  # one call plans the layer's experts (nvfp4.py)
+                layer = int(re.search(r"layers\.(\d+)\.", hf_name).group(1))
+                plans += nvfp4.expert_plans(hp, layer, checkpoint, used, TensorPlan, _gguf)
+            continue
         if hf_name not in checkpoint:
             raise ConvertError(f"missing tensor {hf_name} (for {gguf_name}) in the checkpoint")
         entry = checkpoint.entry(hf_name)

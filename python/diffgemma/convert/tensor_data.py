@@ -42,7 +42,7 @@ def to_float32(x: np.ndarray, dtype: str) -> np.ndarray:
 
 def convert_chunk(x: np.ndarray, dtype: str, qtype: GGMLQuantizationType) -> np.ndarray:
     """One chunk of rows in the output encoding (raw bytes for BF16 and Q8_0)."""
-    if (dtype, qtype) in _SAME_TYPE:
+    if (dtype, qtype) in _SAME_TYPE or dtype == "RAW":  # RAW: already encoded (NVFP4 import)
         return x
     f32 = to_float32(x, dtype)
     if qtype == GGMLQuantizationType.F32:
