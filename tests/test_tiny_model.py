@@ -310,10 +310,13 @@ def test_demo_runs_cli_when_found(tmp_path, monkeypatch, capsys):
     bindir.mkdir()
     log = tmp_path / "args.txt"
     fake = bindir / "diffgemma-cli"
-    fake.write_text(f'#!/bin/sh\necho "$@" > "{log}"\n')
+    fake.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bindir) + os.pathsep + os.environ.get("PATH", ""))
     assert demo.find_cli() == fake
     monkeypatch.setattr(demo, "convert_checkpoint", lambda m, g, t: (g.write_bytes(b"GGUF"), 0)[1])
     assert demo.main(["--cache-dir", str(tmp_path / "c"), "--outtype", "q8_0"]) == 0
-    assert log.read_text().split() == ["--inspect", str(tmp_path / "c" / "diffgemma-tiny-q8_0.gguf")]
+    gguf = str(tmp_path / "c" / "diffgemma-tiny-q8_0.gguf")
+    inspect, generate = log.read_text().splitlines()
+    assert inspect.split() == ["--inspect", gguf]
+    assert generate.split()[:2] == ["-m", gguf] and "-n" in generate.split()

@@ -6,7 +6,9 @@ Steps:
 2. convert it with ``diffgemma-convert`` (``diffgemma.convert.main``) unless the GGUF is already there;
 3. run ``diffgemma-cli --inspect FILE.gguf`` (the C++ CLI, looked up on PATH and next to the Python
    executable);
-4. print where the files are.
+4. run a short generation with it (``diffgemma-cli -m FILE.gguf -p ... -n 32``; the weights are
+   random, so the text is too);
+5. print where the files are.
 """
 
 from __future__ import annotations
@@ -107,6 +109,19 @@ def convert_checkpoint(model_dir: Path, gguf: Path, outtype: str) -> int:
     return rc
 
 
+def run_generation(cli: Path, gguf: Path) -> int:
+    """A short generation on the tiny model (random weights: random text), stats line included.
+    --raw: the tiny tokenizer's chat template is not one the native renderer knows."""
+    cmd = [str(cli), "-m", str(gguf), "-p", "Why is the sky blue?", "-n", "32", "-s", "0", "--diffusion-steps", "8",
+           "--raw"]
+    print("$ " + " ".join(cmd[:1] + ["-m", gguf.name] + [f'"{c}"' if " " in c else c for c in cmd[3:]]))
+    sys.stdout.flush()
+    status = subprocess.call(cmd)
+    if status != 0:
+        print(f"diffgemma-demo: {cli} exited with status {status}", file=sys.stderr)
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="diffgemma-demo",
@@ -118,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     p.add_argument("--force", action="store_true", help="rewrite the checkpoint and the GGUF even if cached")
     p.add_argument("--no-inspect", action="store_true", help="do not run diffgemma-cli --inspect")
+    p.add_argument("--no-generate", action="store_true", help="do not run a short generation with diffgemma-cli")
     return p
 
 
@@ -156,6 +172,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             status = subprocess.call([str(cli), "--inspect", str(gguf)])
             if status != 0:
                 print(f"diffgemma-demo: {cli} --inspect exited with status {status}", file=sys.stderr)
+            elif not args.no_generate:
+                status = run_generation(cli, gguf)
 
     print("files:")
     for f in sorted(model_dir.iterdir()):

@@ -8,6 +8,8 @@
 
 #include "diffgemma/error.h"
 #include "diffgemma/gguf.h"
+#include "args.h"
+#include "generate_cmd.h"
 #include "inspect.h"
 #include "tokenize.h"
 
@@ -35,8 +37,8 @@ void print_usage(std::FILE* out) {
                "                        model's chat template first (--think: with enable_thinking)\n"
                "  -h, --help            show this help and exit\n"
                "      --version         show the version and exit\n"
-               "\n"
-               "Text generation arrives with the CPU engine; this build inspects model files.\n");
+               );
+  dgcli::print_generate_usage(out);
 }
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -60,6 +62,7 @@ int main(int argc, char** argv) {
   std::string model_path, inspect_path;
   bool inspect = false;
   dgcli::InspectOptions opt;
+  dgcli::GenerateArgs gen;
   bool tokenize = false, have_prompt = false;
   std::string prompt, prompt_file;
   dgcli::TokenizeOptions tok_opt;
@@ -102,6 +105,8 @@ int main(int argc, char** argv) {
     } else if (a == "--max-array") {
       size_t n = parse_count("--max-array", value("--max-array"));
       opt.max_array = n == 0 ? std::numeric_limits<size_t>::max() : n;
+    } else if (dgcli::parse_generate_arg(argc, argv, i, gen)) {
+      // a generation flag (args.cpp)
     } else {
       usage_error("unknown argument '" + a + "'");
     }
@@ -120,9 +125,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!inspect) {
-    if (model_path.empty()) usage_error("no model given (-m FILE) and nothing to do");
-    usage_error("text generation is not available in this build yet; use --inspect to examine " +
-                model_path);
+    const dgcli::PromptInput in{model_path, have_prompt, prompt, prompt_file, opt.json, tok_opt.think};
+    return dgcli::run_generate(in, gen);
   }
   const std::string path = inspect_path.empty() ? model_path : inspect_path;
   if (path.empty()) usage_error("--inspect needs a file (--inspect FILE or -m FILE)");

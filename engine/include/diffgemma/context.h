@@ -36,6 +36,7 @@ class Context {
 
   int64_t n_past() const;
   int64_t n_batch() const;
+  int64_t n_ctx() const;  // most positions the cache can hold
   const Model& model() const;
 
   // Test access. Cache of layer il: `kv_len` entries at positions [kv_pos0, kv_pos0 + kv_len),

@@ -113,6 +113,7 @@ void Context::clear() {
 
 int64_t Context::n_past() const { return impl_->n_past; }
 int64_t Context::n_batch() const { return impl_->n_batch; }
+int64_t Context::n_ctx() const { return impl_->params.n_ctx; }
 const Model& Context::model() const { return *impl_->model_ref; }
 
 static void check_layer(const ContextImpl& c, int64_t il) {
