@@ -247,3 +247,18 @@ def test_python_ctrl_c_raises_keyboard_interrupt(gguf):
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, err
     assert out.split("\n")[:2] == ["interrupted", "still works 4"]
+
+
+def test_impossible_context_is_one_line_not_an_abort(cli, gguf):
+    r = run(cli, "-m", gguf, "-p", "Hi", "-n", "4", "-c", "100000000000")
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.splitlines()[-1]  # after the "seed" line
+    assert last.startswith("diffgemma-cli: error: ") and "out of memory" in last, r.stderr
+
+
+def test_bad_model_file_is_one_line(cli, gguf, tmp_path):
+    bad = tmp_path / "truncated.gguf"
+    bad.write_bytes(open(gguf, "rb").read()[:5000])
+    r = run(cli, "-m", str(bad), "-p", "Hi")
+    assert r.returncode == 1
+    assert "diffgemma-cli: error: " in r.stderr and "runs past end of file" in r.stderr

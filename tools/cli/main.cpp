@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <limits>
+#include <new>
 #include <string>
 
 #include "diffgemma/error.h"
@@ -58,7 +60,7 @@ size_t parse_count(const char* flag, const char* s) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run(int argc, char** argv) {
   std::string model_path, inspect_path;
   bool inspect = false;
   dgcli::InspectOptions opt;
@@ -139,4 +141,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+// Anything not already reported (an allocation the machine cannot satisfy, say, for a huge -c)
+// still ends as one line and exit code 1, never an abort.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "diffgemma-cli: error: out of memory (try a smaller context, -c)\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "diffgemma-cli: error: %s\n", e.what());
+  }
+  return 1;
 }
