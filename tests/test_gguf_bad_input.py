@@ -19,7 +19,6 @@ import pytest
 import diffgemma
 import gguf_craft as gc
 from gguf_craft import KV, TensorInfo
-from real_files import gemma3_gguf  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 U64_MAX = 2**64 - 1

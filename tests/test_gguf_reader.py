@@ -19,7 +19,6 @@ import diffgemma
 from diffgemma import _core
 
 import gguf_craft as gc
-from real_files import gemma3_gguf  # noqa: F401  (fixture)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import pytest
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType as T, GGUFReader, quants
 
 from diffgemma import _core
-from real_files import gemma3_gguf  # noqa: F401  (fixture)
 
 GGUF_DECODABLE = [T.F16, T.BF16, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q4_K, T.Q5_K, T.Q6_K, T.NVFP4]
 # Byte ranges of each block's fp16 fields (scales, mins), so random blocks can be made finite.
@@ -132,7 +131,7 @@ def test_q8_1_and_q8_k_decode():
     np.testing.assert_array_equal(enc["bsums"], enc["qs"].reshape(-1, 16, 16).sum(axis=2))
 
 
-def test_real_file_every_tensor_bit_exact(gemma3_gguf):  # noqa: F811
+def test_real_file_every_tensor_bit_exact(gemma3_gguf):
     reader = GGUFReader(gemma3_gguf)
     seen = set()
     for t in reader.tensors:
@@ -206,7 +205,7 @@ def test_k_quants_decode_by_gguf_py_and_error_order():
     assert rel["Q4_K"] > rel["Q5_K"] > rel["Q6_K"] > rel["Q8_0"]
 
 
-def test_k_quants_against_llama_cpp_blocks(gemma3_gguf):  # noqa: F811
+def test_k_quants_against_llama_cpp_blocks(gemma3_gguf):
     """llama.cpp's Q4_K / Q6_K blocks of the real file, decoded (X), re-quantized by us.
 
     X lies exactly on llama.cpp's grid, so an encoder that finds the best codes reproduces it:

@@ -23,7 +23,6 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType as T, GGUFReader, GGUFWr
 import diffgemma
 from diffgemma import _core
 from diffgemma.quantizer import TYPES, quantization_plan
-from real_files import gemma3_gguf  # noqa: F401  (fixture)
 
 SWA_PATTERN = [i % 6 != 5 for i in range(30)]  # layers 5, 11, 17, 23, 29 are full attention
 
@@ -121,7 +120,7 @@ def test_real_shapes_nvfp4_file(real_shaped_gguf, tmp_path):
         assert rel < 0.12, (name, rel)
 
 
-def test_plan_reproduces_a_real_llama_cpp_q4_k_m_file(gemma3_gguf, tmp_path):  # noqa: F811
+def test_plan_reproduces_a_real_llama_cpp_q4_k_m_file(gemma3_gguf, tmp_path):
     """llama-quantize's own Q4_K_M of gemma-3-270m (ne0 640 and 2048: fallbacks, the attn_v and
     ffn_down bumps of a dense model): our rules give every tensor the type llama.cpp gave it."""
     theirs = [(t.name, t.tensor_type.name) for t in GGUFReader(gemma3_gguf).tensors]

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from fixtures.tokenizer import write_gemma4_tokenizer
-from real_files import gemma3_gguf  # noqa: F401  (pytest fixture)
 from tokenizer_support import write_tokenizer_gguf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +33,7 @@ def _driver() -> Path:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the sanitizer build is set up for Linux")
-def test_random_input_under_sanitizers(tmp_path, gemma3_gguf):  # noqa: F811
+def test_random_input_under_sanitizers(tmp_path, gemma3_gguf):
     driver = _driver()
     write_gemma4_tokenizer(tmp_path, 512)
     models = [write_tokenizer_gguf(tmp_path, tmp_path / "gemma4.gguf"), gemma3_gguf]

@@ -33,19 +33,18 @@ from pathlib import Path
 
 import pytest
 
-from real_files import gemma3_gguf  # noqa: F401  (pytest fixture)
 from tokenizer_support import SPACE, core, make_corpus
 
 transformers = pytest.importorskip("transformers")
 
 
 @pytest.fixture(scope="module")
-def ours(gemma3_gguf):  # noqa: F811
+def ours(gemma3_gguf):
     return core().Tokenizer(str(gemma3_gguf))
 
 
 @pytest.fixture(scope="module")
-def reference(gemma3_gguf):  # noqa: F811
+def reference(gemma3_gguf):
     """transformers' tokenizer for the file (~20 s to build), cached as tokenizer.json under .cache,
     keyed by the file and the transformers version."""
     import tokenizers
@@ -68,7 +67,7 @@ def corpus():
     return make_corpus(12_000, seed=99)
 
 
-def test_loads_real_vocabulary(ours, gemma3_gguf):  # noqa: F811
+def test_loads_real_vocabulary(ours, gemma3_gguf):
     C = core()
     assert ours.model == "llama" and ours.n_vocab == 262144 and ours.n_merges == 0
     assert (ours.bos_id, ours.eos_id, ours.unk_id, ours.pad_id) == (2, 1, 3, 0)
