@@ -1,5 +1,6 @@
-// Row dequantization of weight types to fp32: the reference path every matmul and lookup goes
-// through. Values are exactly what gguf-py's dequantize produces (fp16 scale widened, times q).
+// Row dequantization of weights to fp32: the reference path every matmul and lookup goes
+// through. The values are those of the block codecs (quant.h), i.e. exactly what gguf-py's
+// dequantize produces.
 #pragma once
 
 #include <cstdint>
@@ -8,26 +9,18 @@
 
 namespace dg {
 
-// Types these kernels read: F32, F16, BF16, Q8_0.
+// Weight types the forward pass reads: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K,
+// Q6_K. (NVFP4 also needs its per-tensor `.scale` applied to the product: not wired yet.)
 bool row_dequant_supported(GGMLType t);
 
-// Elements per block of a supported type (32 for Q8_0, 1 for plain types).
+// Elements per block of a type (32 for Q8_0, 256 for K-quants, 1 for plain types).
 int64_t dequant_block_size(GGMLType t);
 
 // Bytes taken by n elements (n a multiple of the block size).
 uint64_t dequant_row_bytes(GGMLType t, int64_t n);
 
 // dst[0..n) = elements [first, first+n) of the row starting at `row`. `first` and `n` must be
-// multiples of the block size (n may end at the row's end).
+// multiples of the block size.
 void dequantize_row(GGMLType t, const uint8_t* row, int64_t first, int64_t n, float* dst);
-
-float fp16_to_fp32(uint16_t h);
-inline float bf16_to_fp32(uint16_t b) {
-  union {
-    uint32_t u;
-    float f;
-  } v{static_cast<uint32_t>(b) << 16};
-  return v.f;
-}
 
 }  // namespace dg
