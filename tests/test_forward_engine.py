@@ -222,11 +222,13 @@ def test_unsupported_weight_type_is_named(gguf_path, tmp_path):
     import gguf
 
     def edit(t):
-        # ffn_gate [96 rows x 64]: valid Q4_0 blocks (2 per row, 18 bytes each), a type not read yet
-        t["blk.1.ffn_gate.weight"] = (np.zeros((96, 36), np.uint8), gguf.GGMLQuantizationType.Q4_0)
+        # ffn_gate [96 rows x 64]: valid IQ4_NL blocks (2 per row, 18 bytes each), a type the engine
+        # does not read
+        t["blk.1.ffn_gate.weight"] = (np.zeros((96, 36), np.uint8), gguf.GGMLQuantizationType.IQ4_NL)
 
-    msg = _load_error(rewrite_gguf(gguf_path, tmp_path / "q4.gguf", tensors_edit=edit))
-    assert "blk.1.ffn_gate.weight" in msg and "Q4_0" in msg
+    msg = _load_error(rewrite_gguf(gguf_path, tmp_path / "iq4.gguf", tensors_edit=edit))
+    assert "blk.1.ffn_gate.weight" in msg and "IQ4_NL" in msg
+    assert "Q8_0" in msg and "Q4_K" in msg  # the message says what is read
 
 
 def test_wrong_architecture(gguf_path, tmp_path):

@@ -37,7 +37,7 @@ class Loader {
                   ", expected " + shape_str(want, n));
     if (!row_dequant_supported(t->type))
       throw Error("tensor '" + name + "' has type " + std::string(ggml_type_name(t->type)) +
-                  ", which this engine cannot read yet (F32, F16, BF16, Q8_0)");
+                  ", which this engine cannot read (it reads " + row_dequant_supported_names() + ")");
     if (t->ne[0] % dequant_block_size(t->type) != 0)
       throw Error("tensor '" + name + "': row length " + std::to_string(t->ne[0]) + " is not a multiple of the " +
                   std::string(ggml_type_name(t->type)) + " block size");

@@ -15,6 +15,17 @@ bool row_dequant_supported(GGMLType t) {
   }
 }
 
+std::string row_dequant_supported_names() {
+  std::string out;
+  for (uint32_t id = 0; id < 64; ++id) {
+    const auto tr = ggml_type_traits(id);
+    if (!tr || !row_dequant_supported(static_cast<GGMLType>(id))) continue;
+    if (!out.empty()) out += ", ";
+    out += tr->name;
+  }
+  return out;
+}
+
 int64_t dequant_block_size(GGMLType t) { return ggml_type_traits(t).block_size; }
 
 uint64_t dequant_row_bytes(GGMLType t, int64_t n) {

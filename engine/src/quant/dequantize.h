@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "diffgemma/ggml_type.h"
 
@@ -12,6 +13,9 @@ namespace dg {
 // Weight types the forward pass reads: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K,
 // Q6_K. (NVFP4 also needs its per-tensor `.scale` applied to the product: not wired yet.)
 bool row_dequant_supported(GGMLType t);
+
+// The names of the types above, for error messages: "F32, F16, ...".
+std::string row_dequant_supported_names();
 
 // Elements per block of a type (32 for Q8_0, 256 for K-quants, 1 for plain types).
 int64_t dequant_block_size(GGMLType t);
