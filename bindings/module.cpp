@@ -51,6 +51,6 @@ PYBIND11_MODULE(_core, m) {
   dgpy::register_gguf(m);
   dgpy::register_model(m);
   dgpy::register_tokenizer(m);
-  dgpy::register_quant(m);
   dgpy::register_generate(m);
+  dgpy::register_quant(m);
 }

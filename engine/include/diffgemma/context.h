@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "diffgemma/model.h"
+#include "diffgemma/profile.h"
 
 namespace dg {
 
@@ -33,6 +34,11 @@ class Context {
   void denoise(const int32_t* canvas, int64_t n, const float* sc_logits, float* logits);
   void commit(const int32_t* canvas, int64_t n);
   void clear();  // forget the cache
+
+  // Per-phase wall time of the passes (diffgemma/profile.h); off (and free) by default.
+  void set_profiling(bool on);
+  const PhaseTimes& phase_times() const;
+  void reset_phase_times();
 
   int64_t n_past() const;
   int64_t n_batch() const;

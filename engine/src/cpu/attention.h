@@ -31,8 +31,14 @@ enum class AttentionMask {
 
 // q: [n_q, n_head*head_dim] at positions [q_pos0, q_pos0+n_q); out: same shape.
 // Keys are the concatenation cached ++ fresh (cached positions precede fresh ones).
-// Per-thread scratch: scores of at least cached.len + fresh.len floats, and head_dim doubles
-// for the P @ V accumulator.
+// Per-thread scratch: scores of at least kAttentionRowBlock * (cached.len + fresh.len) floats,
+// and head_dim doubles for the reference P @ V accumulator.
+//
+// Fast path (cpu_features.h, default): per (head, block of kAttentionRowBlock queries), the
+// scores block S = Q K^T and the output P V are GEMMs (gemm.h) over the visible keys of the
+// cache and the canvas in place (the canvas K/V are never written to the cache); masked keys
+// get probability 0. Reference path (DIFFGEMMA_KERNELS=reference): one query and head at a time.
+constexpr int64_t kAttentionRowBlock = 64;
 struct AttentionScratch {
   float* scores = nullptr;
   int64_t scores_per_thread = 0;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "cpu/cpu_features.h"
+#include "cpu/gemm.h"
 #include "quant/dequantize.h"
 #include "util/thread_pool.h"
 
@@ -23,6 +25,10 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 void matmul_rows(const WeightView& w, int64_t o_begin, int64_t o_end, const float* x, int64_t ldx,
                  int64_t n_rows, float* y, int64_t ldy, float* row_scratch) {
+  if (fast_kernels() && gemm_supported(w.type)) {
+    gemm_wt(w, o_begin, o_end, x, ldx, n_rows, y, ldy, false);
+    return;
+  }
   for (int64_t o = o_begin; o < o_end; ++o) {
     const float* wr;
     if (w.type == GGMLType::F32) {
@@ -38,6 +44,14 @@ void matmul_rows(const WeightView& w, int64_t o_begin, int64_t o_end, const floa
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t ldx, int64_t n_rows,
             float* y, int64_t ldy, const RowScratch& scratch) {
   if (n_rows <= 0) return;
+  if (fast_kernels() && gemm_supported(w.type)) {
+    // Work items are panels of kGemmNR outputs; every output is one thread's FMA chain.
+    const int64_t n_panels = (w.n_out + kGemmNR - 1) / kGemmNR;
+    pool.parallel_for(n_panels, [&](int64_t b, int64_t e, int) {
+      gemm_wt(w, b * kGemmNR, std::min(e * kGemmNR, w.n_out), x, ldx, n_rows, y, ldy, false);
+    });
+    return;
+  }
   pool.parallel_for(w.n_out, [&](int64_t b, int64_t e, int th) {
     matmul_rows(w, b, e, x, ldx, n_rows, y, ldy, scratch.of(th));
   });
@@ -46,6 +60,13 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t ldx, 
 void matmul_transposed(ThreadPool& pool, const WeightView& w, const float* p, int64_t ldp,
                        int64_t n_rows, float* y, int64_t ldy, const RowScratch& scratch) {
   if (n_rows <= 0) return;
+  if (fast_kernels() && gemm_w_supported(w.type)) {
+    const int64_t n_panels = (w.n_in + kGemmNR - 1) / kGemmNR;
+    pool.parallel_for(n_panels, [&](int64_t b, int64_t e, int) {
+      gemm_w(w, b * kGemmNR, std::min(e * kGemmNR, w.n_in), p, ldp, n_rows, y, ldy, false);
+    });
+    return;
+  }
   // Work items are column blocks of W (multiples of the quant block), so each thread
   // dequantizes only its own columns of every row.
   const int64_t n_blocks = (w.n_in + kTransposedColumns - 1) / kTransposedColumns;

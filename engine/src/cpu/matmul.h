@@ -4,6 +4,10 @@
 // Each output element is one thread's fixed-order dot product, independent of how many rows
 // are in the batch or how work is split: results are bit-identical for any thread count and
 // any chunking of the rows.
+//
+// Two kernel paths (cpu_features.h): the fast path (default) runs the packed fp32 GEMM of
+// gemm.h (fp32 FMA accumulation); DIFFGEMMA_KERNELS=reference runs the bodies below (fp64
+// accumulation). Both keep the per-element fixed order, so both are thread-count invariant.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "cpu/activation.h"
+#include "cpu/cpu_features.h"
+#include "cpu/gemm.h"
 #include "cpu/norm.h"
 #include "util/thread_pool.h"
 
@@ -68,7 +70,30 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
   pool.parallel_for(n_slots, [&](int64_t b, int64_t e, int) {
     for (int64_t r = b; r < e; ++r) std::memcpy(buf.xg + r * H, x + buf.token_of[r] * H, sizeof(float) * H);
   });
-  for (int64_t e = 0; e < n_expert; ++e) {
+  const bool grouped = fast_kernels() && gemm_supported(ew.gate_base.type) && gemm_supported(ew.down_base.type);
+  if (grouped) {
+    // Grouped by expert: each expert's weights are read once per pass, as small GEMMs over its
+    // gathered rows. Threads take contiguous runs of experts balanced by rows plus a fixed
+    // per-expert cost (the weight packing); results do not depend on the split.
+    const int n_th = pool.n_threads();
+    pool.parallel_for(n_th, [&](int64_t tb, int64_t te, int) {
+      constexpr int64_t kPerExpert = 8;  // packing cost of one expert, in rows
+      const int64_t total = n_slots + kPerExpert * n_expert;
+      for (int64_t ti = tb; ti < te; ++ti) {
+        const int64_t lo = total * ti / n_th, hi = total * (ti + 1) / n_th;
+        for (int64_t e = 0; e < n_expert; ++e) {
+          const int64_t r0 = buf.count[e], n = buf.count[e + 1] - r0;
+          const int64_t mid = r0 + kPerExpert * e + (n + kPerExpert) / 2;  // this expert's weight midpoint
+          if (n == 0 || mid < lo || mid >= hi) continue;
+          gemm_wt(ew.gate(e), 0, I, buf.xg + r0 * H, H, n, buf.gate + r0 * I, I, false);
+          gemm_wt(ew.up(e), 0, I, buf.xg + r0 * H, H, n, buf.up + r0 * I, I, false);
+          for (int64_t r = r0; r < r0 + n; ++r) gelu_mul(buf.gate + r * I, buf.up + r * I, buf.gate + r * I, I);
+          gemm_wt(ew.down(e), 0, H, buf.gate + r0 * I, I, n, buf.y + r0 * H, H, false);
+        }
+      }
+    });
+  }
+  for (int64_t e = 0; e < n_expert && !grouped; ++e) {
     const int64_t r0 = buf.count[e], n = buf.count[e + 1] - r0;
     if (n == 0) continue;
     matmul(pool, ew.gate(e), buf.xg + r0 * H, H, n, buf.gate + r0 * I, I, scratch);

@@ -58,9 +58,9 @@ ContextImpl::ContextImpl(std::shared_ptr<const Model> model, const ContextParams
   row_scratch.resize(sz(n_th, widest));
   rows = RowScratch{row_scratch.data(), widest};
   const int64_t max_hd = std::max(hp.head_dim_full, hp.head_dim_swa);
-  attn_scores.resize(sz(n_th, max_keys));
+  attn_scores.resize(sz(n_th, kAttentionRowBlock * max_keys));
   attn_acc.resize(sz(n_th, max_hd));
-  attn_scratch = AttentionScratch{attn_scores.data(), max_keys, attn_acc.data(), max_hd};
+  attn_scratch = AttentionScratch{attn_scores.data(), kAttentionRowBlock * max_keys, attn_acc.data(), max_hd};
   if (params.record_hidden) hidden.resize(sz(hp.n_layer, T * H));
 }
 
@@ -105,6 +105,10 @@ void Context::denoise(const int32_t* canvas, int64_t n, const float* sc_logits, 
 }
 
 void Context::commit(const int32_t* canvas, int64_t n) { encode(canvas, n); }
+
+void Context::set_profiling(bool on) { impl_->prof = on ? &impl_->times : nullptr; }
+const PhaseTimes& Context::phase_times() const { return impl_->times; }
+void Context::reset_phase_times() { impl_->times = PhaseTimes{}; }
 
 void Context::clear() {
   impl_->cache.clear();

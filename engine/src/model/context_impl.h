@@ -62,10 +62,12 @@ struct ContextImpl {
   int64_t sc_rows = 0;         // min(n_batch, canvas_length)
   std::vector<float> sc_prob;  // [sc_rows, V]  softmax of the self-conditioning logits
   std::vector<float> row_scratch;   // [threads, widest row]
-  std::vector<float> attn_scores;   // [threads, most keys]
+  std::vector<float> attn_scores;   // [threads, kAttentionRowBlock * most keys]
   std::vector<double> attn_acc;     // [threads, widest head]
   RowScratch rows;
   AttentionScratch attn_scratch;
+  PhaseTimes times;            // accumulated while profiling
+  PhaseTimes* prof = nullptr;  // &times while profiling, else null (util/timing.h)
   std::vector<float> hidden;   // [L, T, H] when params.record_hidden
   int64_t hidden_rows = 0;
 };

@@ -6,6 +6,7 @@
 #include "cpu/norm.h"
 #include "cpu/rope.h"
 #include "model/context_impl.h"
+#include "util/timing.h"
 
 namespace dg {
 
@@ -16,6 +17,8 @@ void ContextImpl::decode(const int32_t* canvas, int64_t T, const float* sc_logit
   self_conditioning(canvas, T, sc_logits);
   for (int64_t il = 0; il < hp.n_layer; ++il) layer(il, T, pos0, Pass::kDecode);
 
+  PhaseClock clk(prof);
+  clk.at(Phase::kLMHead);
   rms_norm(pool, x.data(), H, hn.data(), H, T, H, m.w.output_norm.data(), hp.norm_eps);
   matmul(pool, m.w.output, hn.data(), H, T, logits, V, rows);
   if (hp.logit_softcap > 0.0f) {

@@ -5,12 +5,15 @@
 #include "cpu/rope.h"
 #include "model/context_impl.h"
 #include "quant/dequantize.h"
+#include "util/timing.h"
 
 namespace dg {
 
 // out[t] = E[ids[t]] * fp32(sqrt(H))  (DiffusionGemmaTextScaledWordEmbedding.forward)
 void ContextImpl::embed(const int32_t* ids, int64_t T, float* out) {
   const int64_t H = hp.n_embd;
+  PhaseClock clk(prof);
+  clk.at(Phase::kEmbed);
   const WeightView& E = m.w.token_embd;
   pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t) {

@@ -8,6 +8,7 @@
 #include "cpu/norm.h"
 #include "cpu/rope.h"
 #include "model/context_impl.h"
+#include "util/timing.h"
 
 namespace dg {
 
@@ -19,7 +20,10 @@ void ContextImpl::layer(int64_t il, int64_t T, int64_t pos0, Pass pass) {
   const int64_t hd = hp.head_dim(il), n_kv = hp.n_kv_head[static_cast<size_t>(il)];
   const int64_t qw = hp.n_head * hd, kw = n_kv * hd;
 
+  PhaseClock clk(prof);  // phase timing when profiling (diffgemma-bench), else a no-op
+
   // --- attention block (DiffusionGemma{Encoder,Decoder}TextAttention.forward)
+  clk.at(Phase::kAttnProj);
   rms_norm(pool, x.data(), H, hn.data(), H, T, H, L.attn_norm.data(), eps);
   matmul(pool, L.wq, hn.data(), H, T, q.data(), qw, rows);
   matmul(pool, L.wk, hn.data(), H, T, k.data(), kw, rows);
@@ -36,6 +40,7 @@ void ContextImpl::layer(int64_t il, int64_t T, int64_t pos0, Pass pass) {
   rope_apply(pool, q.data(), T, hp.n_head, hd, hp.n_rot(il), cs, sn);
   rope_apply(pool, k.data(), T, n_kv, hd, hp.n_rot(il), cs, sn);
 
+  clk.at(Phase::kAttnCore);
   const AttentionShape shape{hp.n_head, n_kv, hd};
   const KVSpan fresh{k.data(), v.data(), T, pos0, kw};
   if (pass == Pass::kEncode) {
@@ -48,11 +53,13 @@ void ContextImpl::layer(int64_t il, int64_t T, int64_t pos0, Pass pass) {
     attention(pool, shape, q.data(), T, pos0, cache.span(il), fresh, AttentionMask::kBidirectional, 0,
               attn.data(), attn_scratch);
   }
+  clk.at(Phase::kAttnProj);
   matmul(pool, L.wo, attn.data(), qw, T, proj.data(), H, rows);
   rms_norm(pool, proj.data(), H, proj.data(), H, T, H, L.post_attn_norm.data(), eps);
   for (int64_t i = 0; i < T * H; ++i) x[i] += proj[i];
 
   // --- dense MLP branch (DiffusionGemmaText4MLP)
+  clk.at(Phase::kDenseMLP);
   rms_norm(pool, x.data(), H, hn.data(), H, T, H, L.ffn_norm.data(), eps);
   matmul(pool, L.ffn_gate, hn.data(), H, T, ffn_g.data(), F, rows);
   matmul(pool, L.ffn_up, hn.data(), H, T, ffn_u.data(), F, rows);
@@ -61,9 +68,11 @@ void ContextImpl::layer(int64_t il, int64_t T, int64_t pos0, Pass pass) {
   rms_norm(pool, h1.data(), H, h1.data(), H, T, H, L.post_ffw_norm_1.data(), eps);
 
   // --- MoE branch: router on the raw residual, experts on pre_feedforward_layernorm_2(x)
+  clk.at(Phase::kMoERouter);
   const RouterWeights rw{L.router, L.router_scale.data(), L.expert_scale.data()};
   moe_route(pool, rw, x.data(), T, H, hp.n_expert, hp.n_expert_used, eps, r_tmp.data(), r_logit.data(),
             r_ids.data(), r_w.data(), rows);
+  clk.at(Phase::kMoEExperts);
   rms_norm(pool, x.data(), H, e_in.data(), H, T, H, L.pre_ffw_norm_2.data(), eps);
   const MoEBuffers mb{xg.data(), eg.data(), eu.data(), ey.data(), slot_of.data(), token_of.data(), e_count.data()};
   moe_experts(pool, L.experts, e_in.data(), T, hp.n_expert, hp.n_expert_used, r_ids.data(), r_w.data(), mb,
@@ -75,6 +84,7 @@ void ContextImpl::layer(int64_t il, int64_t T, int64_t pos0, Pass pass) {
   rms_norm(pool, h1.data(), H, h1.data(), H, T, H, L.post_ffw_norm.data(), eps);
   const float scalar = pass == Pass::kEncode ? L.scalar_encoder : L.scalar_decoder;
   for (int64_t i = 0; i < T * H; ++i) x[i] = (x[i] + h1[i]) * scalar;
+  clk.stop();
   record(il, T);
 }
 

@@ -5,6 +5,7 @@
 #include "cpu/activation.h"
 #include "cpu/norm.h"
 #include "model/context_impl.h"
+#include "util/timing.h"
 
 namespace dg {
 
@@ -12,7 +13,9 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
   const int64_t H = hp.n_embd, V = hp.n_vocab, F = hp.n_ff;
   const float eps = hp.norm_eps;
   embed(canvas, T, x.data());
+  PhaseClock clk(prof);
   if (sc_logits) {
+    clk.at(Phase::kSelfCondSoft);
     // Row groups of sc_rows bound the [rows, V] probability buffer (canvas-sized, not batch-sized).
     for (int64_t t0 = 0; t0 < T; t0 += sc_rows) {
       const int64_t n = T - t0 < sc_rows ? T - t0 : sc_rows;
@@ -26,6 +29,7 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
       });
       matmul_transposed(pool, m.w.token_embd, sc_prob.data(), V, n, hn.data() + t0 * H, H, rows);
     }
+    clk.at(Phase::kSelfCondMLP);
     for (int64_t i = 0; i < T * H; ++i) hn[i] *= m.embed_scale;
     rms_norm(pool, hn.data(), H, hn.data(), H, T, H, m.w.sc_pre_norm.data(), eps);
     matmul(pool, m.w.sc_gate, hn.data(), H, T, ffn_g.data(), F, rows);
@@ -34,6 +38,7 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
     matmul(pool, m.w.sc_down, ffn_g.data(), F, T, proj.data(), H, rows);
     for (int64_t i = 0; i < T * H; ++i) x[i] += proj[i];
   }
+  clk.at(Phase::kSelfCondMLP);
   // Zero signal: pre_norm(0) = 0 and the gated MLP maps 0 to 0, so e + s = e exactly.
   rms_norm(pool, x.data(), H, x.data(), H, T, H, nullptr, eps);
 }

@@ -1,0 +1,38 @@
+// Phase timing of the forward passes (diffgemma-bench) and which kernels run.
+//
+// Off by default and then free: a pass checks one pointer per phase. On (Context::set_profiling),
+// each phase's wall time is added to the context's PhaseTimes until reset_phase_times().
+#pragma once
+
+#include <cstdint>
+
+namespace dg {
+
+enum class Phase : int {
+  kEmbed = 0,      // token embedding lookups (canvas or prompt)
+  kSelfCondSoft,   // softmax(sc_logits) @ E (the soft embedding, steps >= 2 of a canvas)
+  kSelfCondMLP,    // self-conditioning pre-norm, gated MLP, add, norm
+  kAttnProj,       // attention norms, Q/K/V/O projections, q/k/v norms, rope, residual add
+  kAttnCore,       // scores, softmax, P @ V over cached prefix + new rows
+  kDenseMLP,       // the dense (shared) MLP branch
+  kMoERouter,      // router norm, projection, softmax, top-k
+  kMoEExperts,     // expert gather, gate/up, GELU, down, weighted sum, post norms, layer scalar
+  kLMHead,         // final norm, tied LM head, softcap
+  kCount
+};
+
+const char* phase_name(Phase p);
+
+struct PhaseTimes {
+  double seconds[static_cast<int>(Phase::kCount)] = {};
+  int64_t calls[static_cast<int>(Phase::kCount)] = {};
+  double& at(Phase p) { return seconds[static_cast<int>(p)]; }
+  double at(Phase p) const { return seconds[static_cast<int>(p)]; }
+};
+
+// The kernel path in use ("exact", "fast32" or "reference"; DIFFGEMMA_KERNELS) and the ISA the
+// fast kernels take ("avx512", "avx2" or "scalar"; DIFFGEMMA_ISA caps it).
+const char* kernel_mode_string();
+const char* kernel_isa_string();
+
+}  // namespace dg

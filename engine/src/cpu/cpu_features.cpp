@@ -1,0 +1,110 @@
+#include "cpu/cpu_features.h"
+
+#include "diffgemma/profile.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+namespace dg {
+namespace {
+
+Isa detect() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl"))
+    return Isa::kAVX512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    return Isa::kAVX2;
+#endif
+  return Isa::kScalar;
+}
+
+Isa from_env(Isa best) {
+  const char* s = std::getenv("DIFFGEMMA_ISA");
+  if (!s || !*s) return best;
+  Isa want = best;
+  if (!std::strcmp(s, "scalar")) want = Isa::kScalar;
+  else if (!std::strcmp(s, "avx2")) want = Isa::kAVX2;
+  else if (!std::strcmp(s, "avx512")) want = Isa::kAVX512;
+  return want < best ? want : best;
+}
+
+KernelMode mode_from_env() {
+  const char* s = std::getenv("DIFFGEMMA_KERNELS");
+  if (s && !std::strcmp(s, "reference")) return KernelMode::kReference;
+  if (s && !std::strcmp(s, "fast32")) return KernelMode::kFast32;
+  return KernelMode::kExact;
+}
+
+std::atomic<int> g_isa{-1};
+std::atomic<int> g_mode{-1};
+
+}  // namespace
+
+Isa detected_isa() {
+  static const Isa best = detect();
+  return best;
+}
+
+Isa active_isa() {
+  int v = g_isa.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = static_cast<int>(from_env(detected_isa()));
+    g_isa.store(v, std::memory_order_relaxed);
+  }
+  return static_cast<Isa>(v);
+}
+
+void set_isa(Isa isa) {
+  const Isa best = detected_isa();
+  g_isa.store(static_cast<int>(isa < best ? isa : best), std::memory_order_relaxed);
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kAVX512: return "avx512";
+    case Isa::kAVX2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+KernelMode kernel_mode() {
+  int v = g_mode.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = static_cast<int>(mode_from_env());
+    g_mode.store(v, std::memory_order_relaxed);
+  }
+  return static_cast<KernelMode>(v);
+}
+
+void set_kernel_mode(KernelMode mode) { g_mode.store(static_cast<int>(mode), std::memory_order_relaxed); }
+
+const char* kernel_mode_name(KernelMode mode) {
+  switch (mode) {
+    case KernelMode::kReference: return "reference";
+    case KernelMode::kFast32: return "fast32";
+    default: return "exact";
+  }
+}
+
+const char* kernel_mode_string() { return kernel_mode_name(kernel_mode()); }
+const char* kernel_isa_string() { return isa_name(active_isa()); }
+
+const char* phase_name(Phase p) {
+  switch (p) {
+    case Phase::kEmbed: return "embed";
+    case Phase::kSelfCondSoft: return "self_cond_soft_embed";
+    case Phase::kSelfCondMLP: return "self_cond_mlp";
+    case Phase::kAttnProj: return "attn_proj";
+    case Phase::kAttnCore: return "attn_core";
+    case Phase::kDenseMLP: return "dense_mlp";
+    case Phase::kMoERouter: return "moe_router";
+    case Phase::kMoEExperts: return "moe_experts";
+    case Phase::kLMHead: return "lm_head";
+    default: return "?";
+  }
+}
+
+}  // namespace dg

@@ -1,0 +1,225 @@
+"""Synthetic real-shape DiffusionGemma GGUF files for benchmarks (issue 7), no download needed.
+
+``diffgemma-synth --layers 6 --outtype q8_0 --outfile synth.gguf`` writes a ``diffusion-gemma``
+GGUF with the exact per-layer shapes of google/diffusiongemma-26B-A4B-it (hidden 2816, 16 heads,
+8/2 KV heads, head dims 256/512, 128 experts top-8 of width 704, dense MLP 2112, vocabulary
+262144, canvas 256, sliding window 1024, the 5:1 sliding/full pattern) and a chosen number of
+layers, filled with random weights of a realistic scale, plus a full-size Gemma-4-style
+tokenizer (every key of the community layout, gguf-layout.md §1.1), so diffgemma's tools and
+llama.cpp PR #24423's ``llama-diffusion-cli`` both accept it.
+
+Metadata and tensor order come from the converter (`diffgemma.convert`), so a synthetic file has
+the same keys, names, types and order as a converted checkpoint. Tensor data is generated and
+written one bounded chunk at a time: the whole file is never in memory (a 1-layer BF16 file is
+about 2.4 GB, 1.5 GB of it the [262144, 2816] embedding).
+
+Scale: weight matrices are N(0, 0.02) (the checkpoint's initializer_range), the embedding
+N(0, 0.02) too (times sqrt(2816) at the input, so unit-scale activations), norm weights and scales
+1 + N(0, 0.05), layer scalars 1. Every RMSNorm renormalises, so activations stay finite through
+any number of layers. The output is a pure function of the arguments (same seed, same bytes).
+
+Other weight types (Q6_K, Q5_K_M, Q4_K_M, NVFP4): write BF16 here, then run ``diffgemma-quantize``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from gguf import GGMLQuantizationType, GGUFValue, GGUFWriter, quants
+
+from .convert.hf_config import HParams
+from .convert.hf_vocab import load_vocab
+from .convert.layout import ARCH, OUTTYPES, TensorPlan, expected_tensors, output_type, rope_freqs
+from .convert.metadata import build_metadata
+from .tiny import write_gemma4_tokenizer_files
+
+__all__ = ["real_hparams", "synth_tensors", "write_synth", "main"]
+
+CHUNK_ELEMENTS = 1 << 22  # 16 MiB of float32 per generated chunk
+WEIGHT_STD = 0.02
+NORM_JITTER = 0.05
+
+
+def real_hparams(n_layer: int, pattern: str = "real", small: bool = False) -> HParams:
+    """google/diffusiongemma-26B-A4B-it's text config with `n_layer` layers.
+
+    pattern: "real" (layer i is full attention when i % 6 == 5, as in the checkpoint),
+    "sliding" (all sliding), "full" (all full attention), or one letter per layer, S (sliding) or
+    F (full), e.g. "SF" (llama.cpp PR #24423 loads only files with both kinds of layer).
+    """
+    if n_layer < 1:
+        raise ValueError("n_layer must be >= 1")
+    if pattern == "real":
+        is_swa = tuple(i % 6 != 5 for i in range(n_layer))
+    elif pattern in ("sliding", "full"):
+        is_swa = (pattern == "sliding",) * n_layer
+    elif len(pattern) == n_layer and set(pattern) <= {"S", "F"}:
+        is_swa = tuple(c == "S" for c in pattern)
+    else:
+        raise ValueError(f"unknown layer pattern {pattern!r}: real, sliding, full, or one S/F per layer")
+    hp = HParams(
+        architecture="DiffusionGemmaForBlockDiffusion",
+        vocab_size=262_144,
+        n_embd=2816,
+        n_ff=2112,
+        n_ff_exp=704,
+        n_expert=128,
+        n_expert_used=8,
+        n_head=16,
+        is_swa=is_swa,
+        n_head_kv=tuple(8 if s else 2 for s in is_swa),
+        head_dim_swa=256,
+        head_dim_full=512,
+        context_length=262_144,
+        rms_norm_eps=1e-6,
+        sliding_window=1024,
+        final_logit_softcapping=30.0,
+        rope_theta_full=1_000_000.0,
+        rope_theta_swa=10_000.0,
+        partial_rotary_full=0.25,
+        partial_rotary_swa=1.0,
+        shared_kv_layers=0,
+        embedding_length_per_layer_input=0,
+        canvas_length=256,
+    )
+    if small:
+        hp = dataclasses.replace(hp, vocab_size=512, n_embd=64, n_ff=96, n_ff_exp=32, n_expert=8, n_expert_used=2,
+                                 n_head=4, n_head_kv=tuple(2 if s else 1 for s in is_swa), head_dim_swa=16,
+                                 head_dim_full=32, sliding_window=16, canvas_length=16)
+    return hp
+
+
+def synth_tensors(hp: HParams, outtype: str) -> list[TensorPlan]:
+    """The converter's tensor plan for `hp` (llama.cpp loader order), with no checkpoint behind it."""
+    big = OUTTYPES[outtype][0]
+    plans = [TensorPlan(name, shape, output_type(name, shape, big), source=hf) for name, hf, shape in expected_tensors(hp)]
+    freqs = rope_freqs(hp)
+    plans.append(TensorPlan("rope_freqs.weight", freqs.shape, GGMLQuantizationType.F32, generated=freqs))
+    return sorted(plans, key=lambda p: (p.layer, p.name))
+
+
+def _values(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` float32 values of tensor `name` at a realistic scale."""
+    if name.endswith("layer_output_scale.weight"):
+        return np.ones(n, dtype=np.float32)
+    if name.endswith(("norm.weight", ".scale")):
+        return (1.0 + NORM_JITTER * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
+    x = rng.standard_normal(n, dtype=np.float32)
+    x *= WEIGHT_STD
+    return x
+
+
+def _encode(x: np.ndarray, qtype: GGMLQuantizationType) -> np.ndarray:
+    if qtype == GGMLQuantizationType.F32:
+        return x
+    if qtype == GGMLQuantizationType.F16:
+        return x.astype(np.float16)
+    return quants.quantize(x, qtype)  # BF16 (round to nearest even) and Q8_0, as the converter does
+
+
+def _write_tensor(fout, t: TensorPlan, seed: int) -> int:
+    if t.generated is not None:
+        data = np.ascontiguousarray(t.generated, dtype=np.float32)
+        fout.write(memoryview(data).cast("B"))
+        return data.nbytes
+    rng = np.random.default_rng([seed, zlib.crc32(t.name.encode())])
+    n_cols = t.shape[-1]
+    n_rows = t.numel // n_cols
+    step = max(1, CHUNK_ELEMENTS // n_cols)
+    written = 0
+    for r0 in range(0, n_rows, step):
+        rows = min(step, n_rows - r0)
+        chunk = _encode(_values(t.name, rows * n_cols, rng).reshape(rows, n_cols), t.qtype)
+        chunk = np.ascontiguousarray(chunk)
+        fout.write(memoryview(chunk).cast("B"))
+        written += chunk.nbytes
+    return written
+
+
+def write_synth(outfile: Path, n_layer: int, outtype: str = "bf16", seed: int = 0, pattern: str = "real",
+                small: bool = False, progress: bool = False) -> Path:
+    """Write the synthetic model; returns the path. small: the tiny test shapes (real_hparams)."""
+    if outtype not in OUTTYPES:
+        raise ValueError(f"unknown outtype {outtype!r}; choose one of {', '.join(OUTTYPES)}")
+    outfile = Path(outfile)
+    hp = real_hparams(n_layer, pattern, small)
+    with tempfile.TemporaryDirectory() as tok_dir:
+        write_gemma4_tokenizer_files(tok_dir, hp.vocab_size)
+        vocab = load_vocab(Path(tok_dir))
+    tensors = synth_tensors(hp, outtype)
+    kvs = build_metadata(hp, vocab, tensors, outtype, f"synthetic-{n_layer}L-{outtype}")
+
+    tmp = outfile.with_name(f".{outfile.name}.{os.getpid()}.part")
+    writer = GGUFWriter(None, ARCH)
+    try:
+        for kv in kvs:
+            writer.kv_data[0][kv.key] = GGUFValue(kv.value, kv.type, kv.sub_type)
+        for t in tensors:
+            writer.add_tensor_info(t.name, t.shape, np.dtype(np.float32), t.nbytes, raw_dtype=t.qtype)
+        writer.open_output_file(tmp)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        fout = writer.fout[0]
+        fout.write(b"\0" * (-fout.tell() % writer.data_alignment))
+        total = sum(t.nbytes for t in tensors)
+        done = 0
+        for t in tensors:
+            n = _write_tensor(fout, t, seed)
+            if n != t.nbytes:
+                raise AssertionError(f"{t.name}: wrote {n} bytes, the tensor table says {t.nbytes}")
+            fout.write(b"\0" * (-fout.tell() % writer.data_alignment))
+            done += n
+            if progress and n >= 1 << 24:
+                print(f"\r{done / 1e9:7.2f} / {total / 1e9:.2f} GB  {t.name:<40}", end="", file=sys.stderr, flush=True)
+        if progress:
+            print(file=sys.stderr)
+        writer.close()
+        os.replace(tmp, outfile)
+    except BaseException:
+        writer.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return outfile
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="diffgemma-synth",
+        description="Write a random-weight DiffusionGemma GGUF with the real model's per-layer shapes.",
+    )
+    ap.add_argument("--outfile", required=True, type=Path)
+    ap.add_argument("--layers", type=int, default=6, help="number of layers (default 6: 5 sliding + 1 full)")
+    ap.add_argument("--outtype", default="bf16", choices=sorted(OUTTYPES), help="type of the big matrices")
+    ap.add_argument("--pattern", default="real",
+                    help="layer types: real (full when i %% 6 == 5), sliding, full, or S/F per layer (e.g. SF)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--small", action="store_true", help="tiny shapes of the same structure (tests only)")
+    ap.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    if a.outfile.exists() and not a.force:
+        print(f"error: {a.outfile} exists; pass --force to overwrite it", file=sys.stderr)
+        return 2
+    if not a.outfile.parent.is_dir():
+        print(f"error: output directory {a.outfile.parent} does not exist", file=sys.stderr)
+        return 2
+    try:
+        write_synth(a.outfile, a.layers, a.outtype, a.seed, a.pattern, a.small, progress=not a.quiet)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not a.quiet:
+        print(f"wrote {a.outfile} ({a.outfile.stat().st_size / 1e9:.2f} GB)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,486 @@
+// diffgemma-bench: how fast the CPU forward pass is on a model, and how far from the machine's
+// limits (issue 7).
+//
+//   diffgemma-bench -m model.gguf [-t threads] [--runs 5] [--warmup 1] [--prefix 64]
+//                   [--prompt-lengths 128,512] [--kernels exact|fast32|reference] [--json]
+//
+// Measures, each as the median of --runs runs after --warmup runs:
+//   - the machine's peaks on the same threads: fp32 FMA, fp64 FMA and int8 dot (VNNI);
+//   - prefill (the causal encoder pass) in tokens/s at each prompt length;
+//   - one denoising step of fixed work (a full canvas over a cached prefix of --prefix tokens, with
+//     self-conditioning from the previous step's logits) split into phases (diffgemma/profile.h)
+//     plus the vocabulary pass (temperature, softmax, entropy, argmax and one sample per row),
+//     each with its FLOPs and achieved GFLOP/s against the peaks;
+//   - the commit pass (re-encoding the committed canvas);
+// and extrapolates the step to the real model's 30 layers: fixed part + 30 x (layer time / layers).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "diffgemma/context.h"
+#include "diffgemma/error.h"
+#include "diffgemma/model.h"
+#include "diffgemma/profile.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DG_X86 1
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peak microbenchmarks: 12 independent accumulator chains per thread (enough to cover the FMA
+// latency on two ports), all threads at once; operations counted as 2 per multiply-add.
+
+constexpr int64_t kPeakIters = 20'000'000;
+
+#ifdef DG_X86
+__attribute__((target("avx512f"))) double fma_f32_avx512(int64_t iters) {
+  __m512 a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1.0f + 1e-7f * i);
+  const __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-6f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], b, c);
+  alignas(64) float t[16];
+  float s = 0;
+  for (int i = 0; i < 12; ++i) {
+    _mm512_store_ps(t, a[i]);
+    for (float v : t) s += v;
+  }
+  return s;
+}
+__attribute__((target("avx512f"))) double fma_f64_avx512(int64_t iters) {
+  __m512d a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_pd(1.0 + 1e-9 * i);
+  const __m512d b = _mm512_set1_pd(0.999999), c = _mm512_set1_pd(1e-6);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_pd(a[i], b, c);
+  alignas(64) double t[8];
+  double s = 0;
+  for (int i = 0; i < 12; ++i) {
+    _mm512_store_pd(t, a[i]);
+    for (double v : t) s += v;
+  }
+  return s;
+}
+__attribute__((target("avx512f,avx512vnni"))) double dot_i8_avx512(int64_t iters) {
+  __m512i a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_epi32(i);
+  const __m512i b = _mm512_set1_epi8(3), c = _mm512_set1_epi8(-2);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_dpbusd_epi32(a[i], b, c);
+  alignas(64) int32_t t[16];
+  int64_t s = 0;
+  for (int i = 0; i < 12; ++i) {
+    _mm512_store_si512(t, a[i]);
+    for (int32_t v : t) s += v;
+  }
+  return static_cast<double>(s);
+}
+__attribute__((target("avx2,fma"))) double fma_f32_avx2(int64_t iters) {
+  __m256 a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_ps(1.0f + 1e-7f * i);
+  const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm256_fmadd_ps(a[i], b, c);
+  alignas(32) float t[8];
+  float s = 0;
+  for (int i = 0; i < 12; ++i) {
+    _mm256_store_ps(t, a[i]);
+    for (float v : t) s += v;
+  }
+  return s;
+}
+__attribute__((target("avx2,fma"))) double fma_f64_avx2(int64_t iters) {
+  __m256d a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_pd(1.0 + 1e-9 * i);
+  const __m256d b = _mm256_set1_pd(0.999999), c = _mm256_set1_pd(1e-6);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm256_fmadd_pd(a[i], b, c);
+  alignas(32) double t[4];
+  double s = 0;
+  for (int i = 0; i < 12; ++i) {
+    _mm256_store_pd(t, a[i]);
+    for (double v : t) s += v;
+  }
+  return s;
+}
+#endif
+
+struct Peaks {
+  std::string isa = "scalar";
+  double fp32 = 0, fp64 = 0, int8 = 0;  // G(FL)OP/s on all threads; 0: not measurable
+};
+
+// Runs fn(iters) on n threads at once; returns total ops/s given ops per iteration per thread.
+template <class Fn>
+double run_peak(int n_threads, double ops_per_iter, Fn fn) {
+  const int64_t iters = kPeakIters / 4;
+  fn(iters / 20);  // warm the core clocks
+  std::vector<std::thread> th;
+  std::vector<double> sink(static_cast<size_t>(n_threads));
+  const auto t0 = Clock::now();
+  for (int i = 0; i < n_threads; ++i) th.emplace_back([&, i] { sink[static_cast<size_t>(i)] = fn(iters); });
+  for (auto& t : th) t.join();
+  const double s = seconds_since(t0);
+  volatile double keep = sink[0];
+  (void)keep;
+  return ops_per_iter * static_cast<double>(iters) * n_threads / s / 1e9;
+}
+
+Peaks measure_peaks(int n_threads) {
+  Peaks p;
+#ifdef DG_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    p.isa = "avx512";
+    p.fp32 = run_peak(n_threads, 12.0 * 16 * 2, fma_f32_avx512);
+    p.fp64 = run_peak(n_threads, 12.0 * 8 * 2, fma_f64_avx512);
+    if (__builtin_cpu_supports("avx512vnni")) p.int8 = run_peak(n_threads, 12.0 * 64 * 2, dot_i8_avx512);
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    p.isa = "avx2";
+    p.fp32 = run_peak(n_threads, 12.0 * 8 * 2, fma_f32_avx2);
+    p.fp64 = run_peak(n_threads, 12.0 * 4 * 2, fma_f64_avx2);
+  }
+#endif
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The vocabulary pass of one denoising step, fused per row: temperature, max, sum of exp,
+// entropy, argmax, and one sample by inverse CDF; no extra full-vocabulary buffer.
+
+struct RowStats {
+  int32_t argmax = 0, sample = 0;
+  float entropy = 0.0f;
+};
+
+RowStats vocab_row(const float* l, int64_t V, float inv_temp, float u) {
+  RowStats r;
+  float m = l[0];
+  for (int64_t i = 1; i < V; ++i)
+    if (l[i] > m) {
+      m = l[i];
+      r.argmax = static_cast<int32_t>(i);
+    }
+  m *= inv_temp;
+  double z = 0.0, zl = 0.0;  // sum exp(s), sum exp(s) * s with s = l / T - max
+  for (int64_t i = 0; i < V; ++i) {
+    const float s = l[i] * inv_temp - m;
+    const float e = std::exp(s);
+    z += e;
+    zl += static_cast<double>(e) * s;
+  }
+  r.entropy = static_cast<float>(std::log(z) - zl / z);
+  const double target = u * z;
+  double c = 0.0;
+  r.sample = static_cast<int32_t>(V - 1);
+  for (int64_t i = 0; i < V; ++i) {
+    c += std::exp(l[i] * inv_temp - m);
+    if (c >= target) {
+      r.sample = static_cast<int32_t>(i);
+      break;
+    }
+  }
+  return r;
+}
+
+void vocab_pass(const float* logits, int64_t C, int64_t V, int n_threads, std::vector<RowStats>& out) {
+  std::vector<std::thread> th;
+  for (int t = 0; t < n_threads; ++t) {
+    th.emplace_back([&, t] {
+      for (int64_t r = C * t / n_threads; r < C * (t + 1) / n_threads; ++r)
+        out[static_cast<size_t>(r)] = vocab_row(logits + r * V, V, 1.0f / 0.8f, 0.5f);
+    });
+  }
+  for (auto& x : th) x.join();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct Options {
+  std::string model;
+  int threads = 0;
+  int runs = 5;
+  int warmup = 1;
+  int64_t prefix = 64;
+  std::vector<int64_t> prompt_lengths = {128, 512};
+  std::string kernels;
+  bool json = false;
+  bool no_peaks = false;
+};
+
+[[noreturn]] void usage(int code) {
+  std::fprintf(code ? stderr : stdout,
+               "usage: diffgemma-bench -m MODEL [options]\n"
+               "  -m, --model FILE        model (GGUF)\n"
+               "  -t, --threads N         threads (default: one per physical core)\n"
+               "      --runs N            timed runs per measurement (default 5; the median is reported)\n"
+               "      --warmup N          untimed runs first (default 1)\n"
+               "      --prefix N          cached prompt tokens before the canvas (default 64)\n"
+               "      --prompt-lengths L  prefill lengths, comma-separated (default 128,512; 0: skip)\n"
+               "      --kernels K         exact (default) | fast32 | reference (sets DIFFGEMMA_KERNELS)\n"
+               "      --no-peaks          skip the peak microbenchmarks\n"
+               "      --json              one JSON object on stdout instead of the table\n");
+  std::exit(code);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "error: %s needs a value\n", a.c_str());
+        usage(2);
+      }
+      return argv[++i];
+    };
+    auto num = [&](const std::string& s) -> int64_t {
+      char* end = nullptr;
+      const long long v = std::strtoll(s.c_str(), &end, 10);
+      if (s.empty() || *end || v < 0) {
+        std::fprintf(stderr, "error: %s: not a non-negative integer: %s\n", a.c_str(), s.c_str());
+        usage(2);
+      }
+      return v;
+    };
+    if (a == "-m" || a == "--model") o.model = next();
+    else if (a == "-t" || a == "--threads") o.threads = static_cast<int>(num(next()));
+    else if (a == "--runs") o.runs = std::max<int>(1, static_cast<int>(num(next())));
+    else if (a == "--warmup") o.warmup = static_cast<int>(num(next()));
+    else if (a == "--prefix") o.prefix = num(next());
+    else if (a == "--prompt-lengths") {
+      o.prompt_lengths.clear();
+      std::string s = next();
+      size_t p = 0;
+      while (p <= s.size()) {
+        const size_t q = std::min(s.find(',', p), s.size());
+        const int64_t v = num(s.substr(p, q - p));
+        if (v > 0) o.prompt_lengths.push_back(v);
+        p = q + 1;
+      }
+    } else if (a == "--kernels") o.kernels = next();
+    else if (a == "--json") o.json = true;
+    else if (a == "--no-peaks") o.no_peaks = true;
+    else if (a == "-h" || a == "--help") usage(0);
+    else {
+      std::fprintf(stderr, "error: unknown option %s\n", a.c_str());
+      usage(2);
+    }
+  }
+  if (o.model.empty()) {
+    std::fprintf(stderr, "error: no model (-m FILE)\n");
+    usage(2);
+  }
+  if (!o.kernels.empty() && o.kernels != "exact" && o.kernels != "fast32" && o.kernels != "reference") {
+    std::fprintf(stderr, "error: --kernels must be exact, fast32 or reference\n");
+    usage(2);
+  }
+  return o;
+}
+
+struct PhaseRow {
+  std::string name;
+  double ms = 0, gflop = 0;
+  bool per_layer = false;
+};
+
+int run(const Options& o) {
+  if (!o.kernels.empty()) setenv("DIFFGEMMA_KERNELS", o.kernels.c_str(), 1);
+  auto model = dg::Model::load(o.model, o.threads);
+  const dg::ModelHParams& hp = model->hparams();
+  const int n_threads = model->n_threads();
+  const Peaks peaks = o.no_peaks ? Peaks{} : measure_peaks(n_threads);
+
+  const int64_t C = hp.canvas_length, V = hp.n_vocab, H = hp.n_embd;
+  int64_t longest = 0;
+  for (int64_t L : o.prompt_lengths) longest = std::max(longest, L);
+  dg::ContextParams cp;
+  cp.n_ctx = std::max(longest, o.prefix + C) + 1;
+  cp.n_batch = std::max<int64_t>(C, 512);
+  dg::Context ctx(model, cp);
+
+  std::mt19937 rng(1234);
+  auto random_ids = [&](int64_t n) {
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    std::uniform_int_distribution<int32_t> d(5, static_cast<int32_t>(V - 1));
+    for (auto& id : ids) id = d(rng);
+    return ids;
+  };
+
+  // Prefill.
+  struct Prefill {
+    int64_t tokens;
+    double ms;
+  };
+  std::vector<Prefill> prefill;
+  for (int64_t L : o.prompt_lengths) {
+    const auto ids = random_ids(L);
+    std::vector<double> t;
+    for (int r = 0; r < o.warmup + o.runs; ++r) {
+      ctx.clear();
+      const auto t0 = Clock::now();
+      ctx.encode(ids.data(), L);
+      if (r >= o.warmup) t.push_back(seconds_since(t0));
+    }
+    prefill.push_back({L, 1e3 * median(t)});
+  }
+
+  // One denoising step: canvas over the cached prefix, self-conditioned on previous logits.
+  const auto prompt = random_ids(o.prefix);
+  const auto canvas = random_ids(C);
+  std::vector<float> logits(static_cast<size_t>(C * V)), sc(static_cast<size_t>(C * V));  // [C, V] each
+  ctx.clear();
+  if (o.prefix > 0) ctx.encode(prompt.data(), o.prefix);
+  ctx.denoise(canvas.data(), C, nullptr, sc.data());  // step 1 of the canvas: its logits feed SC
+  std::vector<RowStats> stats(static_cast<size_t>(C));
+  const int n_ph = static_cast<int>(dg::Phase::kCount);
+  std::vector<std::vector<double>> ph(static_cast<size_t>(n_ph));
+  std::vector<double> step_t, vocab_t, commit_t;
+  ctx.set_profiling(true);
+  for (int r = 0; r < o.warmup + o.runs; ++r) {
+    ctx.reset_phase_times();
+    auto t0 = Clock::now();
+    ctx.denoise(canvas.data(), C, sc.data(), logits.data());
+    const double step = seconds_since(t0);
+    t0 = Clock::now();
+    vocab_pass(logits.data(), C, V, n_threads, stats);
+    const double voc = seconds_since(t0);
+    if (r < o.warmup) continue;
+    step_t.push_back(step);
+    vocab_t.push_back(voc);
+    for (int p = 0; p < n_ph; ++p) ph[static_cast<size_t>(p)].push_back(ctx.phase_times().seconds[p]);
+  }
+  // Commit pass (cache rebuilt to the prefix before each run).
+  for (int r = 0; r < o.warmup + o.runs; ++r) {
+    ctx.clear();
+    if (o.prefix > 0) ctx.encode(prompt.data(), o.prefix);
+    const auto t0 = Clock::now();
+    ctx.commit(canvas.data(), C);
+    if (r >= o.warmup) commit_t.push_back(seconds_since(t0));
+  }
+  ctx.set_profiling(false);
+
+  // FLOPs of the step (2 per multiply-add), from the shapes.
+  double f_attn_proj = 0, f_attn_core = 0;
+  ctx.clear();
+  if (o.prefix > 0) ctx.encode(prompt.data(), o.prefix);
+  for (int64_t il = 0; il < hp.n_layer; ++il) {
+    const int64_t hd = hp.head_dim(il), nkv = hp.n_kv_head[static_cast<size_t>(il)];
+    const int64_t qw = hp.n_head * hd, kw = nkv * hd;
+    const bool has_v = hp.is_sliding[static_cast<size_t>(il)];
+    f_attn_proj += 2.0 * C * H * (qw + kw * (has_v ? 2 : 1)) + 2.0 * C * qw * H;
+    f_attn_core += 4.0 * C * hp.n_head * hd * static_cast<double>(ctx.kv_len(il) + C);
+  }
+  const double f_dense = 2.0 * C * 3 * H * hp.n_ff * hp.n_layer;
+  const double f_router = 2.0 * C * H * hp.n_expert * hp.n_layer;
+  const double f_experts = 2.0 * C * hp.n_expert_used * 3 * H * hp.n_ff_exp * hp.n_layer;
+  const double f_lm = 2.0 * C * H * V, f_sc_soft = 2.0 * C * V * H, f_sc_mlp = 2.0 * C * 3 * H * hp.n_ff;
+
+  auto med_ms = [&](dg::Phase p) { return 1e3 * median(ph[static_cast<size_t>(p)]); };
+  std::vector<PhaseRow> rows = {
+      {"embed", med_ms(dg::Phase::kEmbed), 0, false},
+      {"self_cond_soft_embed", med_ms(dg::Phase::kSelfCondSoft), f_sc_soft / 1e9, false},
+      {"self_cond_mlp", med_ms(dg::Phase::kSelfCondMLP), f_sc_mlp / 1e9, false},
+      {"attn_proj", med_ms(dg::Phase::kAttnProj), f_attn_proj / 1e9, true},
+      {"attn_core", med_ms(dg::Phase::kAttnCore), f_attn_core / 1e9, true},
+      {"dense_mlp", med_ms(dg::Phase::kDenseMLP), f_dense / 1e9, true},
+      {"moe_router", med_ms(dg::Phase::kMoERouter), f_router / 1e9, true},
+      {"moe_experts", med_ms(dg::Phase::kMoEExperts), f_experts / 1e9, true},
+      {"lm_head", med_ms(dg::Phase::kLMHead), f_lm / 1e9, false},
+      {"vocab_softmax_entropy_sample", 1e3 * median(vocab_t), 0, false},
+  };
+  double layers_ms = 0, fixed_ms = 0;
+  for (const auto& r : rows) (r.per_layer ? layers_ms : fixed_ms) += r.ms;
+  const double step_ms = 1e3 * median(step_t) + rows.back().ms;
+  const double per_layer_ms = layers_ms / static_cast<double>(hp.n_layer);
+  const double other_ms = step_ms - layers_ms - fixed_ms;  // unattributed (thread wake-ups, copies)
+  const double step30_ms = fixed_ms + other_ms + 30.0 * per_layer_ms;
+  const double commit_ms = 1e3 * median(commit_t);
+
+  if (o.json) {
+    std::printf("{\"model\":\"%s\",\"layers\":%lld,\"weight_type\":\"%s\",\"threads\":%d,\"kernels\":\"%s\",\"isa\":\"%s\",",
+                o.model.c_str(), static_cast<long long>(hp.n_layer), model->weight_type_name().c_str(), n_threads,
+                dg::kernel_mode_string(), dg::kernel_isa_string());
+    std::printf("\"canvas\":%lld,\"prefix\":%lld,\"runs\":%d,\"warmup\":%d,", static_cast<long long>(C),
+                static_cast<long long>(o.prefix), o.runs, o.warmup);
+    std::printf("\"peaks_gflops\":{\"isa\":\"%s\",\"fp32_fma\":%.1f,\"fp64_fma\":%.1f,\"int8_dot\":%.1f},",
+                peaks.isa.c_str(), peaks.fp32, peaks.fp64, peaks.int8);
+    std::printf("\"prefill\":[");
+    for (size_t i = 0; i < prefill.size(); ++i)
+      std::printf("%s{\"tokens\":%lld,\"ms\":%.2f,\"tokens_per_s\":%.2f}", i ? "," : "",
+                  static_cast<long long>(prefill[i].tokens), prefill[i].ms, prefill[i].tokens * 1e3 / prefill[i].ms);
+    std::printf("],\"step\":{\"total_ms\":%.2f,\"per_layer_ms\":%.2f,\"fixed_ms\":%.2f,\"unattributed_ms\":%.2f,"
+                "\"extrapolated_30_layers_ms\":%.2f,\"phases\":{",
+                step_ms, per_layer_ms, fixed_ms, other_ms, step30_ms);
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::printf("%s\"%s\":{\"ms\":%.3f,\"gflop\":%.3f,\"gflops\":%.2f,\"per_layer\":%s}", i ? "," : "",
+                  rows[i].name.c_str(), rows[i].ms, rows[i].gflop, rows[i].ms > 0 ? rows[i].gflop / rows[i].ms * 1e3 : 0.0,
+                  rows[i].per_layer ? "true" : "false");
+    std::printf("}},\"commit_ms\":%.2f}\n", commit_ms);
+    return 0;
+  }
+
+  std::printf("model      %s: %lld layers, %s, vocab %lld, canvas %lld\n", o.model.c_str(),
+              static_cast<long long>(hp.n_layer), model->weight_type_name().c_str(), static_cast<long long>(V),
+              static_cast<long long>(C));
+  std::printf("threads    %d, kernels %s (%s), median of %d runs after %d warm-up\n", n_threads,
+              dg::kernel_mode_string(), dg::kernel_isa_string(), o.runs, o.warmup);
+  if (!o.no_peaks)
+    std::printf("peaks      %s: fp32 FMA %.1f GFLOP/s, fp64 FMA %.1f GFLOP/s, int8 dot %.1f GOP/s\n",
+                peaks.isa.c_str(), peaks.fp32, peaks.fp64, peaks.int8);
+  std::printf("\nprefill\n");
+  for (const auto& p : prefill)
+    std::printf("  %6lld tokens  %10.1f ms  %8.2f tokens/s\n", static_cast<long long>(p.tokens), p.ms,
+                p.tokens * 1e3 / p.ms);
+  std::printf("\ndenoising step (canvas %lld over a %lld-token prefix, self-conditioned)\n", static_cast<long long>(C),
+              static_cast<long long>(o.prefix));
+  std::printf("  %-30s %10s %6s %9s %9s %7s %7s %7s\n", "phase", "ms", "%", "GFLOP", "GFLOP/s", "%fp32", "%fp64",
+              "%int8");
+  for (const auto& r : rows) {
+    const double rate = r.ms > 0 ? r.gflop / r.ms * 1e3 : 0.0;
+    auto pct = [&](double peak) { return peak > 0 && r.gflop > 0 ? 100.0 * rate / peak : 0.0; };
+    std::printf("  %-30s %10.1f %6.1f %9.2f %9.1f %7.1f %7.1f %7.1f\n", r.name.c_str(), r.ms, 100.0 * r.ms / step_ms,
+                r.gflop, rate, pct(peaks.fp32), pct(peaks.fp64), pct(peaks.int8));
+  }
+  std::printf("  %-30s %10.1f %6.1f\n", "unattributed", other_ms, 100.0 * other_ms / step_ms);
+  std::printf("  %-30s %10.1f\n", "total", step_ms);
+  std::printf("\n  per layer %.1f ms, fixed part %.1f ms -> %.1f ms per step at 30 layers\n", per_layer_ms,
+              fixed_ms + other_ms, step30_ms);
+  std::printf("\ncommit pass (%lld tokens)  %.1f ms\n", static_cast<long long>(C), commit_ms);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  try {
+    return run(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
