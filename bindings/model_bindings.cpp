@@ -10,6 +10,7 @@
 #include "diffgemma/context.h"
 #include "diffgemma/error.h"
 #include "diffgemma/model.h"
+#include "diffgemma/profile.h"
 
 namespace py = pybind11;
 
@@ -66,6 +67,18 @@ py::dict hparams_dict(const dg::ModelHParams& hp) {
 void register_model(py::module_& m) {
   using dg::Context;
   using dg::Model;
+
+  m.def(
+      "set_kernels", [](const std::string& mode) { dg::set_kernel_mode_string(mode.c_str()); }, py::arg("mode"),
+      "Kernel path for every model of the process: 'fast' (default: 8-bit activations on quantized weights, "
+      "fp32 accumulation), 'exact' (float activations, fp64 accumulation; what the parity tests use) or "
+      "'reference' (the scalar kernels). Set before or between passes, not during one.");
+  m.def("get_kernels", [] { return std::string(dg::kernel_mode_string()); });
+  m.def(
+      "set_isa", [](const std::string& isa) { dg::set_kernel_isa_string(isa.c_str()); }, py::arg("isa"),
+      "Cap the instruction set of the kernels: 'scalar', 'avx2', 'avx2vnni', 'avx512' or 'native' "
+      "(never above what the CPU has).");
+  m.def("get_isa", [] { return std::string(dg::kernel_isa_string()); });
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model", "A DiffusionGemma GGUF, mapped; weights are not copied.")
       .def_static(

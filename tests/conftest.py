@@ -11,9 +11,17 @@ skipped where those are missing.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The parity tests compare against transformers on the exact kernel path (float activations,
+# fp64 accumulation); the engine's default is the fast path. Every test runs exact unless it
+# asks for another path (the fast-path tests do, in-process with the `kernels` fixture or in a
+# subprocess's environment). Set before the core is imported, and inherited by the CLI
+# subprocesses.
+os.environ["DIFFGEMMA_KERNELS"] = "exact"
 
 # The suite tests the installed package (`pip install ".[test]"`), compiled core included.
 
@@ -52,3 +60,13 @@ def tiny_gguf(tiny_checkpoint, tmp_path_factory):
         return made[key]
 
     return make
+
+
+@pytest.fixture
+def kernels():
+    """kernels(mode): switch the process's kernel path for one test; restored afterwards."""
+    import diffgemma._core as core
+
+    before = core.get_kernels()
+    yield core.set_kernels
+    core.set_kernels(before)

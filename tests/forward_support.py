@@ -109,11 +109,24 @@ def load_gguf_weights(model, gguf_path: Path) -> None:
     params = dict(model.named_parameters(remove_duplicate=False))
     params.update(dict(model.named_buffers(remove_duplicate=False)))
     reader = gguf.GGUFReader(str(gguf_path))
+    # NVFP4 weights decode without their second-level scale: `<name>.scale` ([1], or [E] for
+    # stacked experts) multiplies them (nvfp4.md §3.6). ffn_down_exps.scale is not one of them: it
+    # is the router's per-expert scale (with the down projection's second-level scale folded in).
+    types = {t.name: t.tensor_type for t in reader.tensors}
+    second_level = {}
+    for t in reader.tensors:
+        weight = t.name[: -len(".scale")] + ".weight"
+        if t.name.endswith(".scale") and types.get(weight) == gguf.GGMLQuantizationType.NVFP4 \
+                and not t.name.endswith("ffn_down_exps.scale"):
+            second_level[weight] = np.array(t.data, dtype=np.float32).reshape(-1)
     for t in reader.tensors:
         name = t.name
         values = np.array(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)  # owned, writable
-        if name == "rope_freqs.weight":
+        if name == "rope_freqs.weight" or name[: -len(".scale")] + ".weight" in second_level:
             continue
+        if name in second_level:
+            s = second_level[name]
+            values = values * (s[0] if s.size == 1 else s.reshape((-1,) + (1,) * (values.ndim - 1)))
         targets = _GLOBAL.get(name)
         if targets is None:
             blk, idx, rest = name.split(".", 2)

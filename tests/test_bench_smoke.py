@@ -74,7 +74,7 @@ def test_bench_json(small_model, bench):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["layers"] == 6 and out["threads"] == 2 and out["canvas"] == 16
-    assert out["kernels"] in ("exact", "fast32", "reference")
+    assert out["kernels"] in ("fast", "exact", "reference")
     assert [p["tokens"] for p in out["prefill"]] == [8, 32]
     assert all(p["tokens_per_s"] > 0 for p in out["prefill"])
     phases = out["step"]["phases"]

@@ -15,7 +15,8 @@ about 2.4 GB, 1.5 GB of it the [262144, 2816] embedding).
 
 Scale: weight matrices are N(0, 0.02) (the checkpoint's initializer_range), the embedding
 N(0, 0.02) too (times sqrt(2816) at the input, so unit-scale activations), norm weights and scales
-1 + N(0, 0.05), layer scalars 1. Every RMSNorm renormalises, so activations stay finite through
+1 + N(0, 0.05) (q/k norms times head_dim^-1/4, so attention scores are of unit scale), layer
+scalars 1. Every RMSNorm renormalises, so activations stay finite through
 any number of layers. The output is a pure function of the arguments (same seed, same bytes).
 
 Other weight types (Q6_K, Q5_K_M, Q4_K_M, NVFP4): write BF16 here, then run ``diffgemma-quantize``.
@@ -47,7 +48,7 @@ WEIGHT_STD = 0.02
 NORM_JITTER = 0.05
 
 
-def real_hparams(n_layer: int, pattern: str = "real", small: bool = False) -> HParams:
+def real_hparams(n_layer: int, pattern: str = "real", small: bool = False, wide: bool = False) -> HParams:
     """google/diffusiongemma-26B-A4B-it's text config with `n_layer` layers.
 
     pattern: "real" (layer i is full attention when i % 6 == 5, as in the checkpoint),
@@ -93,6 +94,10 @@ def real_hparams(n_layer: int, pattern: str = "real", small: bool = False) -> HP
         hp = dataclasses.replace(hp, vocab_size=512, n_embd=64, n_ff=96, n_ff_exp=32, n_expert=8, n_expert_used=2,
                                  n_head=4, n_head_kv=tuple(2 if s else 1 for s in is_swa), head_dim_swa=16,
                                  head_dim_full=32, sliding_window=16, canvas_length=16)
+    if wide:  # small, but rows of 256 values: K-quant blocks fit where they fit in the real model
+        hp = dataclasses.replace(hp, vocab_size=1024, n_embd=256, n_ff=192, n_ff_exp=64, n_expert=8, n_expert_used=2,
+                                 n_head=4, n_head_kv=tuple(2 if s else 1 for s in is_swa), head_dim_swa=64,
+                                 head_dim_full=128, sliding_window=16, canvas_length=32)
     return hp
 
 
@@ -109,6 +114,11 @@ def _values(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """`n` float32 values of tensor `name` at a realistic scale."""
     if name.endswith("layer_output_scale.weight"):
         return np.ones(n, dtype=np.float32)
+    if name.endswith(("attn_q_norm.weight", "attn_k_norm.weight")):
+        # Attention has scaling 1.0 after the q/k norms: weights around head_dim^-1/4 give scores
+        # q.k of unit scale, as in a trained model (weights of 1 would make every head a near-hard
+        # argmax, which no trained model is and which makes outputs hypersensitive).
+        return ((1.0 + NORM_JITTER * rng.standard_normal(n, dtype=np.float32)) * n ** -0.25).astype(np.float32)
     if name.endswith(("norm.weight", ".scale")):
         return (1.0 + NORM_JITTER * rng.standard_normal(n, dtype=np.float32)).astype(np.float32)
     x = rng.standard_normal(n, dtype=np.float32)
@@ -144,12 +154,12 @@ def _write_tensor(fout, t: TensorPlan, seed: int) -> int:
 
 
 def write_synth(outfile: Path, n_layer: int, outtype: str = "bf16", seed: int = 0, pattern: str = "real",
-                small: bool = False, progress: bool = False) -> Path:
-    """Write the synthetic model; returns the path. small: the tiny test shapes (real_hparams)."""
+                small: bool = False, progress: bool = False, wide: bool = False) -> Path:
+    """Write the synthetic model; returns the path. small / wide: the test shapes (real_hparams)."""
     if outtype not in OUTTYPES:
         raise ValueError(f"unknown outtype {outtype!r}; choose one of {', '.join(OUTTYPES)}")
     outfile = Path(outfile)
-    hp = real_hparams(n_layer, pattern, small)
+    hp = real_hparams(n_layer, pattern, small, wide)
     with tempfile.TemporaryDirectory() as tok_dir:
         write_gemma4_tokenizer_files(tok_dir, hp.vocab_size)
         vocab = load_vocab(Path(tok_dir))
@@ -202,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="layer types: real (full when i %% 6 == 5), sliding, full, or S/F per layer (e.g. SF)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--small", action="store_true", help="tiny shapes of the same structure (tests only)")
+    ap.add_argument("--wide-small", action="store_true",
+                    help="small shapes with 256-value rows, so K-quant blocks fit (tests only)")
     ap.add_argument("--force", action="store_true", help="overwrite an existing output file")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args(argv)
@@ -212,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: output directory {a.outfile.parent} does not exist", file=sys.stderr)
         return 2
     try:
-        write_synth(a.outfile, a.layers, a.outtype, a.seed, a.pattern, a.small, progress=not a.quiet)
+        write_synth(a.outfile, a.layers, a.outtype, a.seed, a.pattern, a.small, progress=not a.quiet,
+                    wide=a.wide_small)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

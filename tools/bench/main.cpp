@@ -2,7 +2,7 @@
 // limits (issue 7).
 //
 //   diffgemma-bench -m model.gguf [-t threads] [--runs 5] [--warmup 1] [--prefix 64]
-//                   [--prompt-lengths 128,512] [--kernels exact|fast32|reference] [--json]
+//                   [--prompt-lengths 128,512] [--kernels fast|exact|reference] [--json]
 //
 // Measures, each as the median of --runs runs after --warmup runs:
 //   - the machine's peaks on the same threads: fp32 FMA, fp64 FMA and int8 dot (VNNI);
@@ -240,7 +240,7 @@ struct Options {
                "      --warmup N          untimed runs first (default 1)\n"
                "      --prefix N          cached prompt tokens before the canvas (default 64)\n"
                "      --prompt-lengths L  prefill lengths, comma-separated (default 128,512; 0: skip)\n"
-               "      --kernels K         exact (default) | fast32 | reference (sets DIFFGEMMA_KERNELS)\n"
+               "      --kernels K         fast (default) | exact | reference (overrides DIFFGEMMA_KERNELS)\n"
                "      --no-peaks          skip the peak microbenchmarks\n"
                "      --json              one JSON object on stdout instead of the table\n");
   std::exit(code);
@@ -294,8 +294,8 @@ Options parse(int argc, char** argv) {
     std::fprintf(stderr, "error: no model (-m FILE)\n");
     usage(2);
   }
-  if (!o.kernels.empty() && o.kernels != "exact" && o.kernels != "fast32" && o.kernels != "reference") {
-    std::fprintf(stderr, "error: --kernels must be exact, fast32 or reference\n");
+  if (!o.kernels.empty() && o.kernels != "fast" && o.kernels != "exact" && o.kernels != "reference") {
+    std::fprintf(stderr, "error: --kernels must be fast, exact or reference\n");
     usage(2);
   }
   return o;
@@ -308,7 +308,7 @@ struct PhaseRow {
 };
 
 int run(const Options& o) {
-  if (!o.kernels.empty()) setenv("DIFFGEMMA_KERNELS", o.kernels.c_str(), 1);
+  if (!o.kernels.empty()) dg::set_kernel_mode_string(o.kernels.c_str());
   auto model = dg::Model::load(o.model, o.threads);
   const dg::ModelHParams& hp = model->hparams();
   const int n_threads = model->n_threads();

@@ -30,9 +30,13 @@ struct PhaseTimes {
   double at(Phase p) const { return seconds[static_cast<int>(p)]; }
 };
 
-// The kernel path in use ("exact", "fast32" or "reference"; DIFFGEMMA_KERNELS) and the ISA the
-// fast kernels take ("avx512", "avx2" or "scalar"; DIFFGEMMA_ISA caps it).
+// The kernel path in use ("fast", "exact" or "reference"; DIFFGEMMA_KERNELS, default fast) and
+// the ISA the kernels take ("avx512", "avx2vnni", "avx2" or "scalar"; DIFFGEMMA_ISA caps it).
+// Process-wide. The setters throw dg::Error for an unknown name; set_kernel_isa caps the value
+// at what this CPU has.
 const char* kernel_mode_string();
 const char* kernel_isa_string();
+void set_kernel_mode_string(const char* mode);
+void set_kernel_isa_string(const char* isa);
 
 }  // namespace dg

@@ -8,6 +8,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
 #include "cpu/matmul.h"
+#include "cpu/vecmath.h"
 #include "util/thread_pool.h"
 
 namespace dg {
@@ -78,7 +79,8 @@ void attention_blocked(ThreadPool& pool, const AttentionShape& shape, const floa
               if (j < lo || j >= hi) sr[j] = kNegInf;
           }
         }
-        softmax_row(row, ld);
+        if (fast_path()) softmax_fast(row, row, ld);
+        else softmax_row(row, ld);
       }
       const WeightView v0 = head_rows(cached.v, cached, g, hd, LO[0], n0);
       const WeightView v1 = head_rows(fresh.v, fresh, g, hd, LO[1], n1);

@@ -1,10 +1,12 @@
 #include "cpu/cpu_features.h"
 
+#include "diffgemma/error.h"
 #include "diffgemma/profile.h"
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace dg {
 namespace {
@@ -12,11 +14,12 @@ namespace {
 Isa detect() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl"))
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
     return Isa::kAVX512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-    return Isa::kAVX2;
+  if (avx2 && __builtin_cpu_supports("avxvnni")) return Isa::kAVX2VNNI;
+  if (avx2) return Isa::kAVX2;
 #endif
   return Isa::kScalar;
 }
@@ -27,15 +30,16 @@ Isa from_env(Isa best) {
   Isa want = best;
   if (!std::strcmp(s, "scalar")) want = Isa::kScalar;
   else if (!std::strcmp(s, "avx2")) want = Isa::kAVX2;
+  else if (!std::strcmp(s, "avx2vnni")) want = Isa::kAVX2VNNI;
   else if (!std::strcmp(s, "avx512")) want = Isa::kAVX512;
   return want < best ? want : best;
 }
 
 KernelMode mode_from_env() {
+  KernelMode m = KernelMode::kFast;
   const char* s = std::getenv("DIFFGEMMA_KERNELS");
-  if (s && !std::strcmp(s, "reference")) return KernelMode::kReference;
-  if (s && !std::strcmp(s, "fast32")) return KernelMode::kFast32;
-  return KernelMode::kExact;
+  if (s && *s) parse_kernel_mode(s, &m);  // an unknown value keeps the default
+  return m;
 }
 
 std::atomic<int> g_isa{-1};
@@ -65,6 +69,7 @@ void set_isa(Isa isa) {
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::kAVX512: return "avx512";
+    case Isa::kAVX2VNNI: return "avx2vnni";
     case Isa::kAVX2: return "avx2";
     default: return "scalar";
   }
@@ -84,13 +89,40 @@ void set_kernel_mode(KernelMode mode) { g_mode.store(static_cast<int>(mode), std
 const char* kernel_mode_name(KernelMode mode) {
   switch (mode) {
     case KernelMode::kReference: return "reference";
-    case KernelMode::kFast32: return "fast32";
-    default: return "exact";
+    case KernelMode::kExact: return "exact";
+    default: return "fast";
   }
+}
+
+bool parse_kernel_mode(const char* s, KernelMode* out) {
+  if (!std::strcmp(s, "reference")) *out = KernelMode::kReference;
+  else if (!std::strcmp(s, "exact")) *out = KernelMode::kExact;
+  else if (!std::strcmp(s, "fast")) *out = KernelMode::kFast;
+  else return false;
+  return true;
 }
 
 const char* kernel_mode_string() { return kernel_mode_name(kernel_mode()); }
 const char* kernel_isa_string() { return isa_name(active_isa()); }
+
+void set_kernel_mode_string(const char* mode) {
+  KernelMode m;
+  if (!mode || !parse_kernel_mode(mode, &m))
+    throw Error(std::string("unknown kernels '") + (mode ? mode : "") + "' (expected fast, exact or reference)");
+  set_kernel_mode(m);
+}
+
+void set_kernel_isa_string(const char* isa) {
+  const std::string s = isa ? isa : "";
+  Isa want;
+  if (s == "scalar") want = Isa::kScalar;
+  else if (s == "avx2") want = Isa::kAVX2;
+  else if (s == "avx2vnni") want = Isa::kAVX2VNNI;
+  else if (s == "avx512") want = Isa::kAVX512;
+  else if (s == "native") want = detected_isa();
+  else throw Error("unknown ISA '" + s + "' (expected scalar, avx2, avx2vnni, avx512 or native)");
+  set_isa(want);
+}
 
 const char* phase_name(Phase p) {
   switch (p) {

@@ -2,35 +2,48 @@
 //
 // Chosen once at run time from cpuid (__builtin_cpu_supports); overridable for tests and
 // benchmarks by environment variables read on first use, or by the setters below:
-//   DIFFGEMMA_KERNELS=exact       (default) blocked SIMD kernels accumulating in fp64: the
-//                                 accuracy class of the reference kernels (parity tests pass)
-//   DIFFGEMMA_KERNELS=fast32      the same kernels accumulating in fp32 (about 2x the GEMM rate;
-//                                 error vs exact about sqrt(K) * 2^-24 relative per dot product)
+//   DIFFGEMMA_KERNELS=fast        (default) quantized weights x 8-bit quantized activations in
+//                                 integer dot products (qgemm.h); float weights, attention and
+//                                 the soft embedding in fp32-accumulating SIMD GEMMs; vectorised
+//                                 exp/tanh. Error vs exact: the activations' 8-bit rounding
+//   DIFFGEMMA_KERNELS=exact       float activations, blocked SIMD GEMMs accumulating in fp64 (the
+//                                 accuracy class of the reference kernels; the parity tests use it)
 //   DIFFGEMMA_KERNELS=reference   the scalar fp64-accumulated reference kernels (issue 3)
-//   DIFFGEMMA_ISA=scalar|avx2|avx512   cap the ISA of the fast kernels (never above the CPU's)
+//   DIFFGEMMA_ISA=scalar|avx2|avx2vnni|avx512   cap the ISA of the fast kernels (never above
+//                                 the CPU's)
 // Every ISA path computes each output with the same FMA chain (fp64 or fp32), so the paths give
 // bit-identical results (tests/test_kernels.py checks it).
 #pragma once
 
 namespace dg {
 
-enum class Isa { kScalar = 0, kAVX2 = 1, kAVX512 = 2 };
+// Ordered: each level has everything of the ones below it.
+//   kAVX2      AVX2 + FMA + F16C (int8 dot products emulated with vpmaddubsw/vpmaddwd)
+//   kAVX2VNNI  kAVX2 + AVX-VNNI (vpdpbusd on ymm)
+//   kAVX512    AVX-512 F/BW/VL + AVX512-VNNI (a CPU with AVX-512 but no VNNI counts as kAVX2)
+enum class Isa { kScalar = 0, kAVX2 = 1, kAVX2VNNI = 2, kAVX512 = 3 };
 
 Isa detected_isa();        // the best path this CPU supports
 Isa active_isa();          // the path the fast kernels take now
 void set_isa(Isa isa);     // capped at detected_isa()
 const char* isa_name(Isa isa);
 
-enum class KernelMode { kReference = 0, kExact = 1, kFast32 = 2 };
+enum class KernelMode { kReference = 0, kExact = 1, kFast = 2 };
 KernelMode kernel_mode();
 void set_kernel_mode(KernelMode mode);
 const char* kernel_mode_name(KernelMode mode);
 
+// The blocked SIMD kernels (exact or fast), as opposed to the scalar reference bodies.
 inline bool fast_kernels() { return kernel_mode() != KernelMode::kReference; }
+// The fast path proper: 8-bit activations, fp32 accumulation, vectorised transcendentals.
+inline bool fast_path() { return kernel_mode() == KernelMode::kFast; }
+
+// Parses "reference" / "exact" / "fast"; false for anything else.
+bool parse_kernel_mode(const char* s, KernelMode* out);
 
 enum class GemmPrecision { kF64Accumulate, kF32Accumulate };
 inline GemmPrecision gemm_precision() {
-  return kernel_mode() == KernelMode::kFast32 ? GemmPrecision::kF32Accumulate : GemmPrecision::kF64Accumulate;
+  return kernel_mode() == KernelMode::kFast ? GemmPrecision::kF32Accumulate : GemmPrecision::kF64Accumulate;
 }
 
 }  // namespace dg

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include "cpu/cpu_features.h"
+#include "cpu/tiling.h"
 #include "quant/dequantize.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -334,14 +336,6 @@ void transpose_pack(const float* rows, int64_t kc, float* panel) {
     for (int64_t o = 0; o < NR; ++o) panel[k * NR + o] = rows[o * KC + k];
 }
 
-// Rows of the next tile when `left` rows remain and tiles hold at most `mr_max`: the remaining
-// rows split into equal tiles (16 rows: 8 + 8, not 12 + 4), so small expert batches keep the
-// kernels' load/FMA balance. Tiling never changes results (one FMA chain per output).
-inline int tile_rows(int64_t left, int mr_max) {
-  const int64_t tiles = (left + mr_max - 1) / mr_max;
-  return static_cast<int>((left + tiles - 1) / tiles);
-}
-
 // Runs the fp32 micro-kernels of one packed panel over all rows.
 void run_panel(Isa isa, const float* a, int64_t lda, int64_t n_rows, const float* panel, int64_t kc, float* c,
                int64_t ldc, int ncols, bool acc) {
@@ -354,7 +348,7 @@ void run_panel(Isa isa, const float* a, int64_t lda, int64_t n_rows, const float
     }
     return;
   }
-  if (isa == Isa::kAVX2) {
+  if (isa == Isa::kAVX2 || isa == Isa::kAVX2VNNI) {
     for (int half = 0; half < 2 && half * 16 < ncols; ++half) {
       const int nc = std::min(16, ncols - half * 16);
       for (int64_t t = 0; t < n_rows;) {
@@ -385,7 +379,7 @@ void run_panel64(Isa isa, const double* a, int64_t lda, int64_t n_rows, const do
     }
     return;
   }
-  if (isa == Isa::kAVX2) {
+  if (isa == Isa::kAVX2 || isa == Isa::kAVX2VNNI) {
     for (int half = 0; half < 2; ++half) {
       for (int64_t t = 0; t < n_rows;) {
         const int mr = tile_rows(n_rows - t, kMR256d);
@@ -476,6 +470,16 @@ void gemm_blocked(int64_t o0, int64_t o1, const Segment* segs, int n_seg, int64_
 
 }  // namespace
 
+namespace {
+// The weight's second-level scale times each product (after the one rounding of the sum).
+void apply_out_scale(float scale, int64_t o0, int64_t o1, int64_t n_rows, float* y, int64_t ldy, bool accumulate) {
+  if (scale == 1.0f) return;
+  if (accumulate) throw std::logic_error("gemm: accumulate with an output scale");
+  for (int64_t t = 0; t < n_rows; ++t)
+    for (int64_t o = o0; o < o1; ++o) y[t * ldy + o] *= scale;
+}
+}  // namespace
+
 bool gemm_supported(GGMLType t) { return row_dequant_supported(t); }
 
 bool gemm_w_supported(GGMLType t) { return row_dequant_supported(t) && NR % dequant_block_size(t) == 0; }
@@ -503,6 +507,7 @@ void gemm_wt(const WeightView& w, int64_t o0, int64_t o1, const float* x, int64_
   };
   const Segment seg{x, ldx, w.n_in};
   gemm_blocked(o0, o1, &seg, 1, n_rows, y, ldy, accumulate, 4, pack);
+  apply_out_scale(w.out_scale, o0, o1, n_rows, y, ldy, accumulate);
 }
 
 void gemm_w(const WeightView& w, int64_t j0, int64_t j1, const float* p, int64_t ldp, int64_t n_rows, float* y,
@@ -530,6 +535,8 @@ void gemm_w2(const WeightView& w1, const float* p1, int64_t ldp1, const WeightVi
   };
   const Segment segs[2] = {{p1, ldp1, w1.n_out}, {p2, ldp2, p2 ? w2.n_out : 0}};
   gemm_blocked(j0, j1, segs, p2 && w2.n_out > 0 ? 2 : 1, n_rows, y, ldy, accumulate, kMaxGroup, pack);
+  if (p2 && w2.out_scale != w1.out_scale) throw std::logic_error("gemm_w2: the two segments' scales differ");
+  apply_out_scale(w1.out_scale, j0, j1, n_rows, y, ldy, accumulate);
 }
 
 }  // namespace dg

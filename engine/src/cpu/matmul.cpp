@@ -1,9 +1,12 @@
 #include "cpu/matmul.h"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
+#include "cpu/qgemm.h"
+#include "cpu/qpanel.h"
 #include "quant/dequantize.h"
 #include "util/thread_pool.h"
 
@@ -37,8 +40,52 @@ void matmul_rows(const WeightView& w, int64_t o_begin, int64_t o_end, const floa
       dequantize_row(w.type, w.row(o), 0, w.n_in, row_scratch);
       wr = row_scratch;
     }
-    for (int64_t t = 0; t < n_rows; ++t) y[t * ldy + o] = dot_f32(wr, x + t * ldx, w.n_in);
+    for (int64_t t = 0; t < n_rows; ++t) {
+      const float v = dot_f32(wr, x + t * ldx, w.n_in);
+      y[t * ldy + o] = w.out_scale != 1.0f ? v * w.out_scale : v;
+    }
   }
+}
+
+LinearInput linear_input(ThreadPool& pool, const float* x, int64_t ldx, int64_t n_rows, int64_t K,
+                         QuantActsBuffer& buf) {
+  LinearInput in;
+  in.x = x;
+  in.ldx = ldx;
+  in.n_rows = n_rows;
+  in.K = K;
+  if (fast_path() && K % kActBlock == 0 && n_rows > 0) in.q = buf.quantize(pool, x, ldx, n_rows, K);
+  return in;
+}
+
+namespace {
+bool use_int8(const WeightView& w, const LinearInput& in) {
+  if (!fast_path() || !qgemm_supported(w.type) || in.q.n_rows == 0) return false;
+  if (!in.q.valid()) throw std::logic_error("matmul: the input's quantization was overwritten before use");
+  return true;
+}
+}  // namespace
+
+void matmul(ThreadPool& pool, const WeightView& w, const LinearInput& in, float* y, int64_t ldy,
+            const RowScratch& scratch) {
+  if (in.n_rows <= 0) return;
+  if (use_int8(w, in)) {
+    const int64_t n_panels = (w.n_out + kQNR - 1) / kQNR;
+    pool.parallel_for(n_panels, [&](int64_t b, int64_t e, int) {
+      qgemm(w, b * kQNR, std::min(e * kQNR, w.n_out), in.q, y, ldy, false);
+    });
+    return;
+  }
+  matmul(pool, w, in.x, in.ldx, in.n_rows, y, ldy, scratch);
+}
+
+void matmul_rows(const WeightView& w, int64_t o_begin, int64_t o_end, const LinearInput& in, float* y,
+                 int64_t ldy, float* row_scratch) {
+  if (use_int8(w, in)) {
+    qgemm(w, o_begin, o_end, in.q, y, ldy, false);
+    return;
+  }
+  matmul_rows(w, o_begin, o_end, in.x, in.ldx, in.n_rows, y, ldy, row_scratch);
 }
 
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t ldx, int64_t n_rows,
@@ -84,6 +131,9 @@ void matmul_transposed(ThreadPool& pool, const WeightView& w, const float* p, in
           for (int64_t j = 0; j < nc; ++j) yr[j] += pr * wr[j];
         }
       }
+      if (w.out_scale != 1.0f)
+        for (int64_t t = 0; t < n_rows; ++t)
+          for (int64_t j = c0; j < c0 + nc; ++j) y[t * ldy + j] *= w.out_scale;
     }
   });
 }

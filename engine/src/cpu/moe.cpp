@@ -8,6 +8,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
 #include "cpu/norm.h"
+#include "cpu/qgemm.h"
 #include "util/thread_pool.h"
 
 namespace dg {
@@ -70,7 +71,17 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
   pool.parallel_for(n_slots, [&](int64_t b, int64_t e, int) {
     for (int64_t r = b; r < e; ++r) std::memcpy(buf.xg + r * H, x + buf.token_of[r] * H, sizeof(float) * H);
   });
-  const bool grouped = fast_kernels() && gemm_supported(ew.gate_base.type) && gemm_supported(ew.down_base.type);
+  const bool grouped = fast_kernels() && gemm_supported(ew.gate_base.type) && gemm_supported(ew.up_base.type) &&
+                       gemm_supported(ew.down_base.type);
+  // Fast path: the experts read 8-bit activations when all three weights have int8 kernels.
+  const bool int8 = grouped && fast_path() && qgemm_supported(ew.gate_base.type) &&
+                    qgemm_supported(ew.up_base.type) && qgemm_supported(ew.down_base.type) && H % kActBlock == 0 &&
+                    I % kActBlock == 0 && buf.q_in && buf.q_mid;
+  QuantActs q_in;
+  if (int8) {
+    q_in = buf.q_in->quantize(pool, buf.xg, H, n_slots, H);
+    buf.q_mid->begin(n_slots, I);
+  }
   if (grouped) {
     // Grouped by expert: each expert's weights are read once per pass, as small GEMMs over its
     // gathered rows. Threads take contiguous runs of experts balanced by rows plus a fixed
@@ -85,10 +96,21 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
           const int64_t r0 = buf.count[e], n = buf.count[e + 1] - r0;
           const int64_t mid = r0 + kPerExpert * e + (n + kPerExpert) / 2;  // this expert's weight midpoint
           if (n == 0 || mid < lo || mid >= hi) continue;
-          gemm_wt(ew.gate(e), 0, I, buf.xg + r0 * H, H, n, buf.gate + r0 * I, I, false);
+          float* g = buf.gate + r0 * I;
+          if (int8) {
+            const QuantActs qx = q_in.rows(r0, n);
+            qgemm(ew.gate(e), 0, I, qx, g, I, false);
+            qgemm(ew.up(e), 0, I, qx, buf.up + r0 * I, I, false);
+            gelu_mul_fast(g, buf.up + r0 * I, g, n * I);
+            const QuantActs qm = buf.q_mid->quantize_rows(buf.gate, I, r0, r0 + n).rows(r0, n);
+            qgemm(ew.down(e), 0, H, qm, buf.y + r0 * H, H, false);
+            continue;
+          }
+          gemm_wt(ew.gate(e), 0, I, buf.xg + r0 * H, H, n, g, I, false);
           gemm_wt(ew.up(e), 0, I, buf.xg + r0 * H, H, n, buf.up + r0 * I, I, false);
-          for (int64_t r = r0; r < r0 + n; ++r) gelu_mul(buf.gate + r * I, buf.up + r * I, buf.gate + r * I, I);
-          gemm_wt(ew.down(e), 0, H, buf.gate + r0 * I, I, n, buf.y + r0 * H, H, false);
+          if (fast_path()) gelu_mul_fast(g, buf.up + r0 * I, g, n * I);
+          else gelu_mul(g, buf.up + r0 * I, g, n * I);
+          gemm_wt(ew.down(e), 0, H, g, I, n, buf.y + r0 * H, H, false);
         }
       }
     });

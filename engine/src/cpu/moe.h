@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "cpu/matmul.h"
+#include "cpu/q8_acts.h"
 #include "cpu/weight_view.h"
 
 namespace dg {
@@ -20,10 +21,20 @@ struct ExpertWeights {
   WeightView down_base;  // [E*H, I]
   int64_t gate_stride = 0, up_stride = 0, down_stride = 0;  // rows per expert
   int64_t n_ff_exp = 0, n_embd = 0;
+  // NVFP4 second-level scales per expert ([E], the tensors' `.scale`), or null (1). The down
+  // projection's is folded into the router's per-expert scale by the converters (gguf-layout),
+  // so it has none here.
+  const float* gate_scale = nullptr;
+  const float* up_scale = nullptr;
 
-  WeightView gate(int64_t e) const { return gate_base.rows(e * gate_stride, n_ff_exp); }
-  WeightView up(int64_t e) const { return up_base.rows(e * up_stride, n_ff_exp); }
+  WeightView gate(int64_t e) const { return scaled(gate_base.rows(e * gate_stride, n_ff_exp), gate_scale, e); }
+  WeightView up(int64_t e) const { return scaled(up_base.rows(e * up_stride, n_ff_exp), up_scale, e); }
   WeightView down(int64_t e) const { return down_base.rows(e * down_stride, n_embd); }
+
+  static WeightView scaled(WeightView v, const float* s, int64_t e) {
+    if (s) v.out_scale = s[e];
+    return v;
+  }
 };
 
 struct RouterWeights {
@@ -48,6 +59,8 @@ struct MoEBuffers {
   int32_t* slot_of;   // [T*k]     (t*k + j) -> row in the gathered order
   int32_t* token_of;  // [T*k]     gathered row -> token
   int32_t* count;     // [E + 1]
+  QuantActsBuffer* q_in;   // fast path: 8-bit xg [T*k, H]
+  QuantActsBuffer* q_mid;  // fast path: 8-bit gelu(gate) * up [T*k, I]
 };
 
 // out[t] = sum over the k chosen experts, in increasing expert id (the order of the eager

@@ -15,6 +15,7 @@ struct WeightView {
   int64_t n_out = 0;        // rows
   uint64_t row_bytes = 0;   // bytes from one row to the next
   const uint8_t* data = nullptr;
+  float out_scale = 1.0f;   // multiplies every product (NVFP4's second-level `.scale`)
 
   bool empty() const { return data == nullptr; }
   const uint8_t* row(int64_t r) const { return data + static_cast<uint64_t>(r) * row_bytes; }

@@ -61,6 +61,9 @@ ContextImpl::ContextImpl(std::shared_ptr<const Model> model, const ContextParams
   attn_scores.resize(sz(n_th, kAttentionRowBlock * max_keys));
   attn_acc.resize(sz(n_th, max_hd));
   attn_scratch = AttentionScratch{attn_scores.data(), kAttentionRowBlock * max_keys, attn_acc.data(), max_hd};
+  qa_rows.reserve(T, std::max({H, F, qw}));
+  qa_slots_in.reserve(T * K, H);
+  qa_slots_mid.reserve(T * K, I);
   if (params.record_hidden) hidden.resize(sz(hp.n_layer, T * H));
 }
 

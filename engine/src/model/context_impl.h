@@ -66,6 +66,9 @@ struct ContextImpl {
   std::vector<double> attn_acc;     // [threads, widest head]
   RowScratch rows;
   AttentionScratch attn_scratch;
+  // 8-bit activations of the fast path: dense inputs [T, widest], expert inputs [T*K, H] and
+  // expert hidden rows [T*K, I].
+  QuantActsBuffer qa_rows, qa_slots_in, qa_slots_mid;
   PhaseTimes times;            // accumulated while profiling
   PhaseTimes* prof = nullptr;  // &times while profiling, else null (util/timing.h)
   std::vector<float> hidden;   // [L, T, H] when params.record_hidden

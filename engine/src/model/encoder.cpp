@@ -19,6 +19,8 @@ void ContextImpl::embed(const int32_t* ids, int64_t T, float* out) {
     for (int64_t t = b; t < e; ++t) {
       float* o = out + t * H;
       dequantize_row(E.type, E.row(ids[t]), 0, H, o);
+      if (E.out_scale != 1.0f)
+        for (int64_t i = 0; i < H; ++i) o[i] *= E.out_scale;
       for (int64_t i = 0; i < H; ++i) o[i] *= m.embed_scale;
     }
   });

@@ -25,10 +25,11 @@ void ContextImpl::layer(int64_t il, int64_t T, int64_t pos0, Pass pass) {
   // --- attention block (DiffusionGemma{Encoder,Decoder}TextAttention.forward)
   clk.at(Phase::kAttnProj);
   rms_norm(pool, x.data(), H, hn.data(), H, T, H, L.attn_norm.data(), eps);
-  matmul(pool, L.wq, hn.data(), H, T, q.data(), qw, rows);
-  matmul(pool, L.wk, hn.data(), H, T, k.data(), kw, rows);
+  const LinearInput h_attn = linear_input(pool, hn.data(), H, T, H, qa_rows);
+  matmul(pool, L.wq, h_attn, q.data(), qw, rows);
+  matmul(pool, L.wk, h_attn, k.data(), kw, rows);
   if (!L.wv.empty()) {
-    matmul(pool, L.wv, hn.data(), H, T, v.data(), kw, rows);
+    matmul(pool, L.wv, h_attn, v.data(), kw, rows);
   } else {
     std::memcpy(v.data(), k.data(), sizeof(float) * T * kw);  // K=V: raw k_proj output
   }
@@ -54,17 +55,18 @@ void ContextImpl::layer(int64_t il, int64_t T, int64_t pos0, Pass pass) {
               attn.data(), attn_scratch);
   }
   clk.at(Phase::kAttnProj);
-  matmul(pool, L.wo, attn.data(), qw, T, proj.data(), H, rows);
+  matmul(pool, L.wo, linear_input(pool, attn.data(), qw, T, qw, qa_rows), proj.data(), H, rows);
   rms_norm(pool, proj.data(), H, proj.data(), H, T, H, L.post_attn_norm.data(), eps);
-  for (int64_t i = 0; i < T * H; ++i) x[i] += proj[i];
+  add_rows(pool, x.data(), proj.data(), T, H);
 
   // --- dense MLP branch (DiffusionGemmaText4MLP)
   clk.at(Phase::kDenseMLP);
   rms_norm(pool, x.data(), H, hn.data(), H, T, H, L.ffn_norm.data(), eps);
-  matmul(pool, L.ffn_gate, hn.data(), H, T, ffn_g.data(), F, rows);
-  matmul(pool, L.ffn_up, hn.data(), H, T, ffn_u.data(), F, rows);
-  gelu_mul(ffn_g.data(), ffn_u.data(), ffn_g.data(), T * F);
-  matmul(pool, L.ffn_down, ffn_g.data(), F, T, h1.data(), H, rows);
+  const LinearInput h_ffn = linear_input(pool, hn.data(), H, T, H, qa_rows);
+  matmul(pool, L.ffn_gate, h_ffn, ffn_g.data(), F, rows);
+  matmul(pool, L.ffn_up, h_ffn, ffn_u.data(), F, rows);
+  gelu_mul_rows(pool, ffn_g.data(), ffn_u.data(), T, F);
+  matmul(pool, L.ffn_down, linear_input(pool, ffn_g.data(), F, T, F, qa_rows), h1.data(), H, rows);
   rms_norm(pool, h1.data(), H, h1.data(), H, T, H, L.post_ffw_norm_1.data(), eps);
 
   // --- MoE branch: router on the raw residual, experts on pre_feedforward_layernorm_2(x)
@@ -74,16 +76,19 @@ void ContextImpl::layer(int64_t il, int64_t T, int64_t pos0, Pass pass) {
             r_ids.data(), r_w.data(), rows);
   clk.at(Phase::kMoEExperts);
   rms_norm(pool, x.data(), H, e_in.data(), H, T, H, L.pre_ffw_norm_2.data(), eps);
-  const MoEBuffers mb{xg.data(), eg.data(), eu.data(), ey.data(), slot_of.data(), token_of.data(), e_count.data()};
+  const MoEBuffers mb{xg.data(),   eg.data(),       eu.data(),      ey.data(), slot_of.data(),
+                      token_of.data(), e_count.data(), &qa_slots_in, &qa_slots_mid};
   moe_experts(pool, L.experts, e_in.data(), T, hp.n_expert, hp.n_expert_used, r_ids.data(), r_w.data(), mb,
               h2.data(), rows);
   rms_norm(pool, h2.data(), H, h2.data(), H, T, H, L.post_ffw_norm_2.data(), eps);
 
   // --- combine, outer post-norm, residual, layer scalar
-  for (int64_t i = 0; i < T * H; ++i) h1[i] += h2[i];
+  add_rows(pool, h1.data(), h2.data(), T, H);
   rms_norm(pool, h1.data(), H, h1.data(), H, T, H, L.post_ffw_norm.data(), eps);
   const float scalar = pass == Pass::kEncode ? L.scalar_encoder : L.scalar_decoder;
-  for (int64_t i = 0; i < T * H; ++i) x[i] = (x[i] + h1[i]) * scalar;
+  pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b * H; i < e * H; ++i) x[i] = (x[i] + h1[i]) * scalar;
+  });
   clk.stop();
   record(il, T);
 }

@@ -23,20 +23,22 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
         for (int64_t t = b; t < e; ++t) {
           float* p = sc_prob.data() + t * V;
           const float* l = sc_logits + (t0 + t) * V;
-          for (int64_t i = 0; i < V; ++i) p[i] = l[i];
-          softmax_row(p, V);
+          softmax_row_to(l, p, V);
         }
       });
       matmul_transposed(pool, m.w.token_embd, sc_prob.data(), V, n, hn.data() + t0 * H, H, rows);
     }
     clk.at(Phase::kSelfCondMLP);
-    for (int64_t i = 0; i < T * H; ++i) hn[i] *= m.embed_scale;
+    pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b * H; i < e * H; ++i) hn[i] *= m.embed_scale;
+    });
     rms_norm(pool, hn.data(), H, hn.data(), H, T, H, m.w.sc_pre_norm.data(), eps);
-    matmul(pool, m.w.sc_gate, hn.data(), H, T, ffn_g.data(), F, rows);
-    matmul(pool, m.w.sc_up, hn.data(), H, T, ffn_u.data(), F, rows);
-    gelu_mul(ffn_g.data(), ffn_u.data(), ffn_g.data(), T * F);
-    matmul(pool, m.w.sc_down, ffn_g.data(), F, T, proj.data(), H, rows);
-    for (int64_t i = 0; i < T * H; ++i) x[i] += proj[i];
+    const LinearInput sc_in = linear_input(pool, hn.data(), H, T, H, qa_rows);
+    matmul(pool, m.w.sc_gate, sc_in, ffn_g.data(), F, rows);
+    matmul(pool, m.w.sc_up, sc_in, ffn_u.data(), F, rows);
+    gelu_mul_rows(pool, ffn_g.data(), ffn_u.data(), T, F);
+    matmul(pool, m.w.sc_down, linear_input(pool, ffn_g.data(), F, T, F, qa_rows), proj.data(), H, rows);
+    add_rows(pool, x.data(), proj.data(), T, H);
   }
   clk.at(Phase::kSelfCondMLP);
   // Zero signal: pre_norm(0) = 0 and the gated MLP maps 0 to 0, so e + s = e exactly.

@@ -44,7 +44,8 @@ class Loader {
     return t;
   }
 
-  // A matrix (2-D, or 3-D stacked experts flattened to rows).
+  // A matrix (2-D, or 3-D stacked experts flattened to rows). A 2-D NVFP4 matrix takes its
+  // second-level scale from `<name>.scale` [1] (absent: 1, as llama.cpp omits a scale of 1).
   WeightView matrix(const std::string& name, std::initializer_list<int64_t> ne, bool optional = false) const {
     const GGUFTensor* t = get(name, ne, optional);
     WeightView w;
@@ -54,7 +55,23 @@ class Loader {
     w.n_out = t->ne[1] * t->ne[2] * t->ne[3];
     w.row_bytes = dequant_row_bytes(t->type, t->ne[0]);
     w.data = t->data;
+    if (t->type == GGMLType::NVFP4 && t->ne[2] * t->ne[3] == 1) {
+      const std::vector<float> s = vec(scale_name(name), 1, /*optional=*/true);
+      if (!s.empty()) w.out_scale = s[0];
+    }
     return w;
+  }
+
+  // Per-expert second-level scales of a stacked NVFP4 expert tensor ([E] `.scale`), or empty.
+  std::vector<float> expert_scales(const std::string& name, const WeightView& w, int64_t E) const {
+    if (w.type != GGMLType::NVFP4) return {};
+    return vec(scale_name(name), E, /*optional=*/true);
+  }
+
+  // "blk.0.attn_q.weight" -> "blk.0.attn_q.scale"
+  static std::string scale_name(const std::string& weight) {
+    const std::string suffix = ".weight";
+    return weight.substr(0, weight.size() - suffix.size()) + ".scale";
   }
 
   std::vector<float> vec(const std::string& name, int64_t n, bool optional = false) const {
@@ -124,11 +141,17 @@ ModelWeights load_weights(const GGUFFile& f, ModelHParams& hp) {
       X.gate_base = ld.matrix(p + "ffn_gate_up_exps.weight", {H, 2 * I, E});
       X.up_base = X.gate_base.rows(I, X.gate_base.n_out - I);
       X.gate_stride = X.up_stride = 2 * I;
+      L.gate_exps_scale = ld.expert_scales(p + "ffn_gate_up_exps.weight", X.gate_base, E);
+      L.up_exps_scale = L.gate_exps_scale;
     } else {
       X.gate_base = ld.matrix(p + "ffn_gate_exps.weight", {H, I, E});
       X.up_base = ld.matrix(p + "ffn_up_exps.weight", {H, I, E});
       X.gate_stride = X.up_stride = I;
+      L.gate_exps_scale = ld.expert_scales(p + "ffn_gate_exps.weight", X.gate_base, E);
+      L.up_exps_scale = ld.expert_scales(p + "ffn_up_exps.weight", X.up_base, E);
     }
+    X.gate_scale = L.gate_exps_scale.empty() ? nullptr : L.gate_exps_scale.data();
+    X.up_scale = L.up_exps_scale.empty() ? nullptr : L.up_exps_scale.data();
     X.down_base = ld.matrix(p + "ffn_down_exps.weight", {I, H, E});
     X.down_stride = H;
 

@@ -28,7 +28,9 @@ struct LayerWeights {
   WeightView router;                   // [E, H] router.proj
   std::vector<float> router_scale;     // [H] router.scale
   std::vector<float> expert_scale;     // [E] router.per_expert_scale
-  ExpertWeights experts;
+  ExpertWeights experts;               // views; gate/up scales point into the two vectors below
+  std::vector<float> gate_exps_scale;  // [E] NVFP4 second-level scales, or empty
+  std::vector<float> up_exps_scale;    // [E]
   std::vector<float> post_ffw_norm_2;  // [H]
   std::vector<float> post_ffw_norm;    // [H]
   float scalar_decoder = 1.0f;         // layer_output_scale (canvas passes)

@@ -11,7 +11,8 @@
 namespace dg {
 
 // Weight types the forward pass reads: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K,
-// Q6_K. (NVFP4 also needs its per-tensor `.scale` applied to the product: not wired yet.)
+// Q6_K, NVFP4. NVFP4 rows decode without their second-level `.scale` (as gguf-py does); the
+// loader puts it in WeightView::out_scale and the kernels multiply the products by it.
 bool row_dequant_supported(GGMLType t);
 
 // The names of the types above, for error messages: "F32, F16, ...".

@@ -14,30 +14,12 @@
 #include <cstring>
 
 #include "quant/blocks.h"
+#include "quant/k_scales.h"
 #include "quant/formats.h"
 #include "quant/scalars.h"
 
 namespace dg::quant {
 namespace {
-
-// ---- scales packing (Q4_K, Q5_K) ------------------------------------------------------------
-
-void pack_scales(const uint8_t* sc, const uint8_t* m, uint8_t* out) {
-  for (int j = 0; j < 4; ++j) {
-    out[j] = static_cast<uint8_t>((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
-    out[j + 4] = static_cast<uint8_t>((m[j] & 63) | ((m[j + 4] >> 4) << 6));
-    out[j + 8] = static_cast<uint8_t>((sc[j + 4] & 15) | ((m[j + 4] & 15) << 4));
-  }
-}
-
-void unpack_scales(const uint8_t* in, uint8_t* sc, uint8_t* m) {
-  for (int j = 0; j < 4; ++j) {
-    sc[j] = in[j] & 63;
-    m[j] = in[j + 4] & 63;
-    sc[j + 4] = static_cast<uint8_t>((in[j + 8] & 15) | ((in[j] >> 2) & 0x30));
-    m[j + 4] = static_cast<uint8_t>((in[j + 8] >> 4) | ((in[j + 4] >> 2) & 0x30));
-  }
-}
 
 // ---- step 1: float fits per sub-block ---------------------------------------------------------
 

@@ -1,0 +1,72 @@
+// Activations quantized for the int8 kernels (qgemm.h): each row of K values (K a multiple of 32)
+// becomes int8 codes in blocks of 32 with one fp32 scale per block,
+//   d = amax / 127,  q = round_half_even(x * (1 / d))   (d = 0 and q = 0 for an all-zero block),
+// plus what the weights' offsets need: the sum of every 16 codes, and d times each block's sum.
+// Every ISA path rounds the same way, so the codes are identical on all of them.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace dg {
+
+class ThreadPool;
+
+constexpr int64_t kActBlock = 32;
+
+struct QuantActs {
+  const int8_t* q = nullptr;    // [n_rows, ldq] codes (ldq >= K, a multiple of 64)
+  const float* d = nullptr;     // [n_rows, ldb] block scales, ldb >= K / 32
+  const int32_t* s16 = nullptr; // [n_rows, 2 * ldb] sums of each 16 codes
+  const float* ds = nullptr;    // [n_rows, ldb] d * (sum of the block's 32 codes)
+  int64_t n_rows = 0, K = 0, ldq = 0, ldb = 0;
+  const uint64_t* live = nullptr;  // the buffer's current generation
+  uint64_t gen = 0;                // the generation these codes belong to
+
+  // False once the buffer has been reused for another matrix (or for an empty view).
+  bool valid() const { return live != nullptr && *live == gen && n_rows > 0; }
+  const int8_t* row(int64_t r) const { return q + r * ldq; }
+  // Rows [first, first + n) as their own view (an expert's slice of the gathered rows).
+  QuantActs rows(int64_t first, int64_t n) const {
+    QuantActs v = *this;
+    v.q += first * ldq;
+    v.d += first * ldb;
+    v.s16 += first * 2 * ldb;
+    v.ds += first * ldb;
+    v.n_rows = n;
+    return v;
+  }
+};
+
+// Owns the storage for up to max_rows rows of up to max_k values (sized once per context).
+class QuantActsBuffer {
+ public:
+  void reserve(int64_t max_rows, int64_t max_k);
+  int64_t max_rows() const { return max_rows_; }
+  int64_t max_k() const { return max_k_; }
+
+  // Quantizes x [n_rows, ldx] (K values per row) into this buffer, rows split over the pool.
+  // Views from earlier calls become invalid (QuantActs::valid).
+  QuantActs quantize(ThreadPool& pool, const float* x, int64_t ldx, int64_t n_rows, int64_t K);
+
+  // Filling by parts (the experts' rows, from several threads): begin() starts a new matrix of
+  // n_rows x K (invalidating earlier views); quantize_rows() then fills rows [r0, r1),
+  // single-threaded, disjoint ranges from different threads.
+  void begin(int64_t n_rows, int64_t K);
+  QuantActs quantize_rows(const float* x, int64_t ldx, int64_t r0, int64_t r1);
+
+ private:
+  QuantActs view(int64_t n_rows, int64_t K) const;
+  int64_t max_rows_ = 0, max_k_ = 0, ldq_ = 0, ldb_ = 0;
+  int64_t cur_rows_ = 0, cur_k_ = 0;
+  uint64_t gen_ = 0;
+  std::vector<int8_t> q_;
+  std::vector<float> d_, ds_;
+  std::vector<int32_t> s16_;
+};
+
+// One row: codes q[0..K), scales d[0..K/32), s16[0..K/16), ds[0..K/32). The ISA path is the
+// active one (cpu_features.h); all paths give the same bytes.
+void quantize_act_row(const float* x, int64_t K, int8_t* q, float* d, int32_t* s16, float* ds);
+
+}  // namespace dg

@@ -1,0 +1,280 @@
+#include "cpu/qgemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "cpu/cpu_features.h"
+#include "cpu/qpanel.h"
+#include "cpu/tiling.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DG_X86 1
+#endif
+
+namespace dg {
+namespace {
+
+constexpr int64_t NR = kQNR;
+
+// One micro-kernel call: rows [0, mr) of the activations against a decoded panel, values of one
+// chunk (nblk blocks of 32), into c[0..mr)[0..ncols).
+struct Tile {
+  const int8_t* a;      // codes at (row 0, chunk start); row stride lda
+  int64_t lda;
+  const float* d;       // block scales at (row 0, first block of the chunk); row stride ldb
+  const int32_t* s16;   // 16-sums at (row 0, 2 * first block); row stride 2 * ldb
+  const float* ds;      // d * block sums, like d
+  int64_t ldb;
+  const uint8_t* u;     // panel codes [nblk * 8][NR][4]
+  const float* S;       // panel scales [groups][NR]
+  const float* M;       // panel offsets [nblk][NR]
+  int64_t nblk;
+  int zero;
+  float* c;
+  int64_t ldc;
+  int ncols;
+  bool acc;
+};
+
+// The zero-point correction of group gi (G values) of block b for row r: -Z * sum of its codes.
+template <int G>
+inline int32_t zero_init(const Tile& t, int r, int64_t b, int gi) {
+  if (t.zero == 0) return 0;
+  const int32_t* s = t.s16 + r * 2 * t.ldb + 2 * b;
+  return -t.zero * (G == 32 ? s[0] + s[1] : s[gi]);
+}
+
+// ---- scalar: the definition every SIMD path reproduces -----------------------------------------
+
+void ukr_scalar(const Tile& t, int mr, int G, bool has_min) {
+  for (int r = 0; r < mr; ++r) {
+    for (int o = 0; o < t.ncols; ++o) {
+      float acc = t.acc ? t.c[r * t.ldc + o] : 0.0f;
+      for (int64_t b = 0; b < t.nblk; ++b) {
+        const float db = t.d[r * t.ldb + b];
+        for (int gi = 0; gi < 32 / G; ++gi) {
+          int32_t i = G == 32 ? zero_init<32>(t, r, b, gi) : zero_init<16>(t, r, b, gi);
+          const int64_t k0 = b * 32 + gi * G;
+          for (int64_t k = k0; k < k0 + G; ++k)
+            i += static_cast<int32_t>(t.u[((k / 4) * NR + o) * 4 + k % 4]) * t.a[r * t.lda + k];
+          const int64_t g = b * (32 / G) + gi;
+          acc = std::fma(static_cast<float>(i), t.S[g * NR + o] * db, acc);
+        }
+        if (has_min) acc = std::fma(t.M[b * NR + o], t.ds[r * t.ldb + b], acc);
+      }
+      t.c[r * t.ldc + o] = acc;
+    }
+  }
+}
+
+#ifdef DG_X86
+
+inline int32_t load_i32(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// ---- AVX512-VNNI: MR rows x 32 outputs ---------------------------------------------------------
+
+template <int MR, int G, bool MIN>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512(const Tile& t) {
+  const __mmask16 m0 = t.ncols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << t.ncols) - 1);
+  const __mmask16 m1 = t.ncols >= 32   ? static_cast<__mmask16>(0xFFFF)
+                       : t.ncols <= 16 ? static_cast<__mmask16>(0)
+                                       : static_cast<__mmask16>((1u << (t.ncols - 16)) - 1);
+  __m512 f0[MR], f1[MR];
+  for (int r = 0; r < MR; ++r) {
+    f0[r] = t.acc ? _mm512_maskz_loadu_ps(m0, t.c + r * t.ldc) : _mm512_setzero_ps();
+    f1[r] = t.acc ? _mm512_maskz_loadu_ps(m1, t.c + r * t.ldc + 16) : _mm512_setzero_ps();
+  }
+  for (int64_t b = 0; b < t.nblk; ++b) {
+    for (int gi = 0; gi < 32 / G; ++gi) {
+      __m512i i0[MR], i1[MR];
+      for (int r = 0; r < MR; ++r) i0[r] = i1[r] = _mm512_set1_epi32(zero_init<G>(t, r, b, gi));
+      const int64_t k0 = b * 32 + gi * G;
+      const uint8_t* ub = t.u + (k0 / 4) * NR * 4;
+      for (int j = 0; j < G / 4; ++j) {
+        const __m512i w0 = _mm512_load_si512(ub + j * NR * 4);
+        const __m512i w1 = _mm512_load_si512(ub + j * NR * 4 + 64);
+        for (int r = 0; r < MR; ++r) {
+          const __m512i av = _mm512_set1_epi32(load_i32(t.a + r * t.lda + k0 + 4 * j));
+          i0[r] = _mm512_dpbusd_epi32(i0[r], w0, av);
+          i1[r] = _mm512_dpbusd_epi32(i1[r], w1, av);
+        }
+      }
+      const int64_t g = b * (32 / G) + gi;
+      const __m512 S0 = _mm512_load_ps(t.S + g * NR), S1 = _mm512_load_ps(t.S + g * NR + 16);
+      for (int r = 0; r < MR; ++r) {
+        const __m512 dv = _mm512_set1_ps(t.d[r * t.ldb + b]);
+        f0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0[r]), _mm512_mul_ps(S0, dv), f0[r]);
+        f1[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1[r]), _mm512_mul_ps(S1, dv), f1[r]);
+      }
+    }
+    if constexpr (MIN) {
+      const __m512 M0 = _mm512_load_ps(t.M + b * NR), M1 = _mm512_load_ps(t.M + b * NR + 16);
+      for (int r = 0; r < MR; ++r) {
+        const __m512 sv = _mm512_set1_ps(t.ds[r * t.ldb + b]);
+        f0[r] = _mm512_fmadd_ps(M0, sv, f0[r]);
+        f1[r] = _mm512_fmadd_ps(M1, sv, f1[r]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    _mm512_mask_storeu_ps(t.c + r * t.ldc, m0, f0[r]);
+    _mm512_mask_storeu_ps(t.c + r * t.ldc + 16, m1, f1[r]);
+  }
+}
+
+// ---- AVX2: MR rows x 16 outputs (one half of the panel), with AVX-VNNI or emulated ---------------
+
+__attribute__((target("avx2,fma,avxvnni"))) inline __m256i dp4_vnni(__m256i acc, __m256i w, __m256i, __m256i,
+                                                                    __m256i a) {
+  return _mm256_dpbusd_avx_epi32(acc, w, a);
+}
+
+// u * a summed over 4 bytes without vpmaddubsw's int16 saturation: u is split into nibbles (each
+// product pair then stays within 2 * 15 * 128); wlo / whi are those nibbles.
+__attribute__((target("avx2,fma"))) inline __m256i dp4_plain(__m256i acc, __m256i, __m256i wlo, __m256i whi,
+                                                             __m256i a) {
+  const __m256i lo = _mm256_madd_epi16(_mm256_maddubs_epi16(wlo, a), _mm256_set1_epi16(1));
+  const __m256i hi = _mm256_madd_epi16(_mm256_maddubs_epi16(whi, a), _mm256_set1_epi16(16));
+  return _mm256_add_epi32(acc, _mm256_add_epi32(lo, hi));
+}
+
+#define DG_AVX2_NAME ukr_avx2_plain
+#define DG_AVX2_TARGET __attribute__((target("avx2,fma")))
+#define DG_AVX2_VNNI 0
+#define DG_AVX2_DP4 dp4_plain
+#include "cpu/qgemm_avx2.inc"
+#undef DG_AVX2_NAME
+#undef DG_AVX2_TARGET
+#undef DG_AVX2_VNNI
+#undef DG_AVX2_DP4
+#define DG_AVX2_NAME ukr_avx2_vnni
+#define DG_AVX2_TARGET __attribute__((target("avx2,fma,avxvnni")))
+#define DG_AVX2_VNNI 1
+#define DG_AVX2_DP4 dp4_vnni
+#include "cpu/qgemm_avx2.inc"
+#undef DG_AVX2_NAME
+#undef DG_AVX2_TARGET
+#undef DG_AVX2_VNNI
+#undef DG_AVX2_DP4
+
+// ---- dispatch tables ------------------------------------------------------------------------
+
+constexpr int kMR512 = 6;
+constexpr int kMR256 = 2;
+using Ukr512 = void (*)(const Tile&);
+using Ukr256 = void (*)(const Tile&, int);
+
+template <int G, bool MIN>
+constexpr Ukr512 k512[kMR512 + 1] = {nullptr,
+                                     ukr_vnni512<1, G, MIN>,
+                                     ukr_vnni512<2, G, MIN>,
+                                     ukr_vnni512<3, G, MIN>,
+                                     ukr_vnni512<4, G, MIN>,
+                                     ukr_vnni512<5, G, MIN>,
+                                     ukr_vnni512<6, G, MIN>};
+template <int G, bool MIN, bool VNNI>
+constexpr Ukr256 k256[kMR256 + 1] = {
+    nullptr, VNNI ? ukr_avx2_vnni<1, G, MIN> : ukr_avx2_plain<1, G, MIN>,
+    VNNI ? ukr_avx2_vnni<2, G, MIN> : ukr_avx2_plain<2, G, MIN>};
+
+Ukr512 pick512(int mr, int G, bool has_min) {
+  if (G == 16) return has_min ? k512<16, true>[mr] : k512<16, false>[mr];
+  return has_min ? k512<32, true>[mr] : k512<32, false>[mr];
+}
+Ukr256 pick256(int mr, int G, bool has_min, bool vnni) {
+  if (vnni) {
+    if (G == 16) return has_min ? k256<16, true, true>[mr] : k256<16, false, true>[mr];
+    return has_min ? k256<32, true, true>[mr] : k256<32, false, true>[mr];
+  }
+  if (G == 16) return has_min ? k256<16, true, false>[mr] : k256<16, false, false>[mr];
+  return has_min ? k256<32, true, false>[mr] : k256<32, false, false>[mr];
+}
+
+#endif  // DG_X86
+
+// Per-thread decoded panel (64-byte aligned; the code area has room for a 64-value overrun of
+// the transposes).
+struct PanelStore {
+  alignas(64) uint8_t u[(kQKC / 4 + 16) * NR * 4];
+  alignas(64) float S[(kQKC / 16) * NR];
+  alignas(64) float M[(kQKC / 32) * NR];
+};
+
+void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows) {
+  for (int64_t r0 = 0; r0 < n_rows;) {
+#ifdef DG_X86
+    if (isa == Isa::kAVX512) {
+      const int mr = tile_rows(n_rows - r0, kMR512);
+      pick512(mr, f.group, f.has_min)(t);
+      r0 += mr;
+      t.a += mr * t.lda, t.d += mr * t.ldb, t.s16 += mr * 2 * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
+      continue;
+    }
+    if (isa == Isa::kAVX2 || isa == Isa::kAVX2VNNI) {
+      const int mr = tile_rows(n_rows - r0, kMR256);
+      const Ukr256 k = pick256(mr, f.group, f.has_min, isa == Isa::kAVX2VNNI);
+      k(t, 0);
+      if (t.ncols > 16) k(t, 1);
+      r0 += mr;
+      t.a += mr * t.lda, t.d += mr * t.ldb, t.s16 += mr * 2 * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
+      continue;
+    }
+#endif
+    (void)isa;
+    const int mr = static_cast<int>(std::min<int64_t>(4, n_rows - r0));
+    ukr_scalar(t, mr, f.group, f.has_min);
+    r0 += mr;
+    t.a += mr * t.lda, t.d += mr * t.ldb, t.s16 += mr * 2 * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
+  }
+}
+
+}  // namespace
+
+bool qgemm_supported(GGMLType t) { return qformat_supported(t); }
+
+void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, float* y, int64_t ldy, bool accumulate) {
+  if (a.K != w.n_in) throw std::logic_error("qgemm: activation width does not match the weight");
+  if (accumulate && w.out_scale != 1.0f) throw std::logic_error("qgemm: accumulate with an output scale");
+  if (a.n_rows <= 0 || o1 <= o0) return;
+  thread_local PanelStore store;
+  const QPanel panel{store.u, store.S, store.M};
+  const QFormat f = qformat(w.type);
+  const Isa isa = active_isa();
+  for (int64_t c0 = o0; c0 < o1; c0 += NR) {
+    const int64_t n = std::min(NR, o1 - c0);
+    for (int64_t k0 = 0; k0 < w.n_in; k0 += kQKC) {
+      const int64_t kc = std::min(kQKC, w.n_in - k0);
+      decode_qpanel(w, c0, n, k0, kc, panel);
+      Tile t{};
+      t.a = a.q + k0;
+      t.lda = a.ldq;
+      t.d = a.d + k0 / 32;
+      t.s16 = a.s16 + k0 / 16;
+      t.ds = a.ds + k0 / 32;
+      t.ldb = a.ldb;
+      t.u = panel.u;
+      t.S = panel.S;
+      t.M = panel.M;
+      t.nblk = kc / 32;
+      t.zero = f.zero;
+      t.c = y + c0;
+      t.ldc = ldy;
+      t.ncols = static_cast<int>(n);
+      t.acc = accumulate || k0 > 0;
+      run_rows(isa, f, t, a.n_rows);
+    }
+    if (w.out_scale != 1.0f) {
+      for (int64_t r = 0; r < a.n_rows; ++r)
+        for (int64_t o = c0; o < c0 + n; ++o) y[r * ldy + o] *= w.out_scale;
+    }
+  }
+}
+
+}  // namespace dg

@@ -1,0 +1,411 @@
+#include "cpu/qpanel.h"
+
+#include <cstring>
+
+#include "cpu/cpu_features.h"
+#include "quant/blocks.h"
+#include "quant/k_scales.h"
+#include "quant/scalars.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DG_X86 1
+#endif
+
+namespace dg {
+namespace {
+
+using namespace quant;
+
+// Per-row decoders: values [k0, k0 + kc) of one weight row into u (row-major bytes) and the
+// row's column `o` of S and M (strides kQNR). k0, kc are multiples of the block size.
+struct RowOut {
+  uint8_t* u;  // kc bytes
+  float* S;    // S[g * kQNR]
+  float* M;    // M[b * kQNR]
+};
+
+// u[0..16) = low nibbles of qs[0..16), u[16..32) = high nibbles (the legacy 4-bit layout).
+inline void nibbles_lo_hi(const uint8_t* qs, uint8_t* u) {
+  for (int j = 0; j < 16; ++j) {
+    u[j] = qs[j] & 15;
+    u[j + 16] = qs[j] >> 4;
+  }
+}
+
+// The scales and offsets of each format (shared by the scalar and SIMD code decoders).
+struct Legacy {
+  const uint8_t* qs;
+  const uint8_t* qh;  // Q5_0 / Q5_1
+};
+inline Legacy legacy_block(GGMLType t, const uint8_t* row, int64_t i, const RowOut& o) {
+  switch (t) {
+    case GGMLType::Q8_0: {
+      const auto& b = reinterpret_cast<const BlockQ8_0*>(row)[i];
+      o.S[0] = half_to_f32(b.d);
+      return {reinterpret_cast<const uint8_t*>(b.qs), nullptr};
+    }
+    case GGMLType::Q4_0: {
+      const auto& b = reinterpret_cast<const BlockQ4_0*>(row)[i];
+      o.S[0] = half_to_f32(b.d);
+      return {b.qs, nullptr};
+    }
+    case GGMLType::Q4_1: {
+      const auto& b = reinterpret_cast<const BlockQ4_1*>(row)[i];
+      o.S[0] = half_to_f32(b.d);
+      o.M[0] = half_to_f32(b.m);
+      return {b.qs, nullptr};
+    }
+    case GGMLType::Q5_0: {
+      const auto& b = reinterpret_cast<const BlockQ5_0*>(row)[i];
+      o.S[0] = half_to_f32(b.d);
+      return {b.qs, b.qh};
+    }
+    default: {  // Q5_1
+      const auto& b = reinterpret_cast<const BlockQ5_1*>(row)[i];
+      o.S[0] = half_to_f32(b.d);
+      o.M[0] = half_to_f32(b.m);
+      return {b.qs, b.qh};
+    }
+  }
+}
+
+// Q4_K / Q5_K super-block i: S, M of its 8 sub-blocks; returns the block.
+template <class B>
+inline const B& k45_block(const uint8_t* row, int64_t i, const RowOut& o) {
+  const B& b = reinterpret_cast<const B*>(row)[i];
+  const float d = half_to_f32(b.d), dmin = half_to_f32(b.dmin);
+  uint8_t sc[8], m[8];
+  unpack_scales(b.scales, sc, m);
+  for (int j = 0; j < 8; ++j) {
+    o.S[j * kQNR] = d * static_cast<float>(sc[j]);
+    o.M[j * kQNR] = -(dmin * static_cast<float>(m[j]));
+  }
+  return b;
+}
+
+inline const BlockQ6_K& q6k_block(const uint8_t* row, int64_t i, const RowOut& o) {
+  const auto& b = reinterpret_cast<const BlockQ6_K*>(row)[i];
+  const float d = half_to_f32(b.d);
+  for (int g = 0; g < 16; ++g) o.S[g * kQNR] = d * static_cast<float>(b.scales[g]);
+  return b;
+}
+
+inline const BlockNVFP4& nvfp4_block(const uint8_t* row, int64_t i, const RowOut& o) {
+  const auto& b = reinterpret_cast<const BlockNVFP4*>(row)[i];
+  for (int s = 0; s < 4; ++s) o.S[s * kQNR] = ue4m3_to_f32(b.d[s]);
+  return b;
+}
+
+inline RowOut advance(const RowOut& o, int64_t values, int64_t groups, int64_t blocks32) {
+  return {o.u + values, o.S + groups * kQNR, o.M + blocks32 * kQNR};
+}
+
+// NVFP4 codes -> doubled E2M1 value + 12.
+alignas(16) constexpr uint8_t kFP4Table[16] = {12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0};
+
+// ---- scalar decoders --------------------------------------------------------------------------
+
+void decode_row_scalar(GGMLType t, const uint8_t* row, int64_t k0, int64_t kc, const RowOut& out) {
+  const QFormat f = qformat(t);
+  for (int64_t i = 0; i < kc / f.block; ++i) {
+    const int64_t blk = k0 / f.block + i;
+    const RowOut o = advance(out, i * f.block, i * f.block / f.group, i * f.block / 32);
+    uint8_t* u = o.u;
+    switch (t) {
+      case GGMLType::Q8_0: case GGMLType::Q4_0: case GGMLType::Q4_1: case GGMLType::Q5_0: case GGMLType::Q5_1: {
+        const Legacy l = legacy_block(t, row, blk, o);
+        if (t == GGMLType::Q8_0) {
+          for (int j = 0; j < kQK; ++j) u[j] = static_cast<uint8_t>(l.qs[j] ^ 0x80);
+          break;
+        }
+        nibbles_lo_hi(l.qs, u);
+        if (l.qh) {
+          uint32_t qh;
+          std::memcpy(&qh, l.qh, 4);
+          for (int j = 0; j < kQK; ++j) u[j] = static_cast<uint8_t>(u[j] | (((qh >> j) & 1u) << 4));
+        }
+        break;
+      }
+      case GGMLType::Q4_K: case GGMLType::Q5_K: {
+        const bool five = t == GGMLType::Q5_K;
+        const uint8_t* qs = five ? k45_block<BlockQ5_K>(row, blk, o).qs : k45_block<BlockQ4_K>(row, blk, o).qs;
+        const uint8_t* qh = five ? reinterpret_cast<const BlockQ5_K*>(row)[blk].qh : nullptr;
+        for (int j = 0; j < 8; ++j) {
+          const uint8_t* q = qs + kQK * (j / 2);
+          const int shift = 4 * (j & 1);
+          for (int l = 0; l < kQK; ++l) {
+            int v = (q[l] >> shift) & 15;
+            if (five) v |= ((qh[l] >> j) & 1) << 4;
+            u[kQK * j + l] = static_cast<uint8_t>(v);
+          }
+        }
+        break;
+      }
+      case GGMLType::Q6_K: {
+        const BlockQ6_K& b = q6k_block(row, blk, o);
+        for (int v = 0; v < kQKK; ++v) {
+          const int h = v / 128, r = v % 128;
+          const int lo = (b.ql[64 * h + r % 64] >> (4 * (r / 64))) & 15;
+          const int hi = (b.qh[32 * h + r % 32] >> (2 * (r / 32))) & 3;
+          u[v] = static_cast<uint8_t>(lo | (hi << 4));
+        }
+        break;
+      }
+      case GGMLType::NVFP4: {
+        const BlockNVFP4& b = nvfp4_block(row, blk, o);
+        for (int s = 0; s < 4; ++s) {
+          for (int j = 0; j < 8; ++j) {
+            const uint8_t byte = b.qs[8 * s + j];
+            u[16 * s + j] = kFP4Table[byte & 15];
+            u[16 * s + j + 8] = kFP4Table[byte >> 4];
+          }
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+}
+
+// ---- AVX2 decoders (the same bytes) ---------------------------------------------------------
+
+#ifdef DG_X86
+// 32 codes of a legacy 4-bit block: low nibbles of qs[0..16), then the high nibbles.
+__attribute__((target("avx2"))) inline __m256i nibbles_lo_hi_avx2(const uint8_t* qs) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(15);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+// 32 bytes, byte i = (bit i of the little-endian qh) << shift.
+__attribute__((target("avx2"))) inline __m256i high_bits_avx2(uint32_t qh, int shift) {
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(qh)),
+                                            _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL,
+                                                               0x0303030303030303LL));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(static_cast<char>(1 << shift)));
+}
+
+__attribute__((target("avx2"))) void decode_row_avx2(GGMLType t, const uint8_t* row, int64_t k0, int64_t kc,
+                                                     const RowOut& out) {
+  const QFormat f = qformat(t);
+  const __m256i m4 = _mm256_set1_epi8(15);
+  for (int64_t i = 0; i < kc / f.block; ++i) {
+    const int64_t blk = k0 / f.block + i;
+    const RowOut o = advance(out, i * f.block, i * f.block / f.group, i * f.block / 32);
+    uint8_t* u = o.u;
+    switch (t) {
+      case GGMLType::Q8_0: case GGMLType::Q4_0: case GGMLType::Q4_1: case GGMLType::Q5_0: case GGMLType::Q5_1: {
+        const Legacy l = legacy_block(t, row, blk, o);
+        if (t == GGMLType::Q8_0) {
+          const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(l.qs));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(u), _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80))));
+          break;
+        }
+        __m256i q = nibbles_lo_hi_avx2(l.qs);
+        if (l.qh) {
+          uint32_t qh;
+          std::memcpy(&qh, l.qh, 4);
+          q = _mm256_or_si256(q, high_bits_avx2(qh, 4));
+        }
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(u), q);
+        break;
+      }
+      case GGMLType::Q4_K: case GGMLType::Q5_K: {
+        const bool five = t == GGMLType::Q5_K;
+        const uint8_t* qs = five ? k45_block<BlockQ5_K>(row, blk, o).qs : k45_block<BlockQ4_K>(row, blk, o).qs;
+        const __m256i h =
+            five ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const BlockQ5_K*>(row)[blk].qh))
+                 : _mm256_setzero_si256();
+        const __m256i one = _mm256_set1_epi8(1);
+        for (int p = 0; p < 4; ++p) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
+          __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+          if (five) {
+            // bit 2p of qh[l] is bit 4 of value l of sub-block 2p; bit 2p + 1 that of 2p + 1.
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * p)), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * p + 1)), one), 4));
+          }
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + 64 * p), lo);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + 64 * p + 32), hi);
+        }
+        break;
+      }
+      case GGMLType::Q6_K: {
+        const BlockQ6_K& b = q6k_block(row, blk, o);
+        const __m256i m2 = _mm256_set1_epi8(3);
+        for (int h = 0; h < 2; ++h) {
+          const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h));
+          for (int q4 = 0; q4 < 4; ++q4) {
+            const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.ql + 64 * h + 32 * (q4 & 1)));
+            const __m256i lo = q4 < 2 ? _mm256_and_si256(ql, m4) : _mm256_and_si256(_mm256_srli_epi16(ql, 4), m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * q4)), m2);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + 128 * h + 32 * q4), _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)));
+          }
+        }
+        break;
+      }
+      case GGMLType::NVFP4: {
+        const BlockNVFP4& b = nvfp4_block(row, blk, o);
+        const __m128i tab = _mm_load_si128(reinterpret_cast<const __m128i*>(kFP4Table));
+        const __m128i m = _mm_set1_epi8(15);
+        for (int s = 0; s < 4; s += 2) {
+          // 16 bytes = sub-blocks s and s + 1: low nibbles codes 0..7, high nibbles codes 8..15 of each.
+          const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 8 * s));
+          const __m128i lo = _mm_shuffle_epi8(tab, _mm_and_si128(v, m));
+          const __m128i hi = _mm_shuffle_epi8(tab, _mm_and_si128(_mm_srli_epi16(v, 4), m));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(u + 16 * s), _mm_unpacklo_epi64(lo, hi));
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(u + 16 * s + 16), _mm_unpackhi_epi64(lo, hi));
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+}
+#endif
+
+// ---- staging rows -> VNNI layout ----------------------------------------------------------------
+
+constexpr int64_t kStageLd = kQKC + 64;  // staging row stride (bytes)
+
+void transpose_scalar(const uint8_t* stage, int64_t kc, uint8_t* u) {
+  for (int64_t i = 0; i < kc / 4; ++i)
+    for (int64_t o = 0; o < kQNR; ++o) std::memcpy(u + (i * kQNR + o) * 4, stage + o * kStageLd + 4 * i, 4);
+}
+
+#ifdef DG_X86
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// 16 x 16 dword transpose in registers.
+__attribute__((target("avx512f"))) inline void transpose16_epi32(__m512i* r) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+    r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+    r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+  }
+}
+
+__attribute__((target("avx512f"))) void transpose_avx512(const uint8_t* stage, int64_t kc, uint8_t* u) {
+  for (int64_t o0 = 0; o0 < kQNR; o0 += 16) {
+    for (int64_t k = 0; k < kc; k += 64) {
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(stage + (o0 + i) * kStageLd + k);
+      transpose16_epi32(r);
+      for (int i = 0; i < 16; ++i) _mm512_store_si512(u + ((k / 4 + i) * kQNR + o0) * 4, r[i]);
+    }
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+// 8 x 8 dword transposes.
+__attribute__((target("avx2"))) void transpose_avx2(const uint8_t* stage, int64_t kc, uint8_t* u) {
+  for (int64_t o0 = 0; o0 < kQNR; o0 += 8) {
+    for (int64_t k = 0; k < kc; k += 32) {
+      __m256i r[8], t[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(stage + (o0 + i) * kStageLd + k));
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+      }
+      // r[j] lane L holds dword 4L + j of rows 4*(j/4)..: combine lanes of rows 0-3 and 4-7.
+      for (int j = 0; j < 4; ++j) {
+        t[j] = _mm256_permute2x128_si256(r[j], r[j + 4], 0x20);
+        t[j + 4] = _mm256_permute2x128_si256(r[j], r[j + 4], 0x31);
+      }
+      for (int i = 0; i < 8; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(u + ((k / 4 + i) * kQNR + o0) * 4), t[i]);
+    }
+  }
+}
+#endif
+
+struct Stage {
+  alignas(64) uint8_t rows[kQNR * kStageLd];
+};
+
+}  // namespace
+
+bool qformat_supported(GGMLType t) {
+  switch (t) {
+    case GGMLType::Q8_0: case GGMLType::Q4_0: case GGMLType::Q4_1: case GGMLType::Q5_0: case GGMLType::Q5_1:
+    case GGMLType::Q4_K: case GGMLType::Q5_K: case GGMLType::Q6_K: case GGMLType::NVFP4:
+      return true;
+    default:
+      return false;
+  }
+}
+
+QFormat qformat(GGMLType t) {
+  switch (t) {
+    case GGMLType::Q8_0: return {32, 128, false, 32};
+    case GGMLType::Q4_0: return {32, 8, false, 32};
+    case GGMLType::Q5_0: return {32, 16, false, 32};
+    case GGMLType::Q4_1: return {32, 0, true, 32};
+    case GGMLType::Q5_1: return {32, 0, true, 32};
+    case GGMLType::Q4_K: return {32, 0, true, 256};
+    case GGMLType::Q5_K: return {32, 0, true, 256};
+    case GGMLType::Q6_K: return {16, 32, false, 256};
+    case GGMLType::NVFP4: return {16, 12, false, 64};
+    default: return {};
+  }
+}
+
+void decode_qpanel(const WeightView& w, int64_t c0, int64_t n, int64_t k0, int64_t kc, const QPanel& p) {
+  thread_local Stage stage;
+  const QFormat f = qformat(w.type);
+  const Isa isa = active_isa();
+  for (int64_t o = 0; o < kQNR; ++o) {
+    const RowOut out{stage.rows + o * kStageLd, p.S + o, p.M + o};
+    if (o >= n) {
+      std::memset(out.u, 0, static_cast<size_t>(kc));
+      for (int64_t g = 0; g < kc / f.group; ++g) out.S[g * kQNR] = 0.0f;
+      if (f.has_min)
+        for (int64_t b = 0; b < kc / 32; ++b) out.M[b * kQNR] = 0.0f;
+      continue;
+    }
+#ifdef DG_X86
+    if (isa != Isa::kScalar) {
+      decode_row_avx2(w.type, w.row(c0 + o), k0, kc, out);
+      continue;
+    }
+#endif
+    decode_row_scalar(w.type, w.row(c0 + o), k0, kc, out);
+  }
+#ifdef DG_X86
+  if (isa == Isa::kAVX512) return transpose_avx512(stage.rows, kc, p.u);
+  if (isa != Isa::kScalar) return transpose_avx2(stage.rows, kc, p.u);
+#endif
+  transpose_scalar(stage.rows, kc, p.u);
+}
+
+}  // namespace dg
