@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "diffgemma/context.h"
+#include "diffgemma/generate.h"
 #include "diffgemma/error.h"
 #include "diffgemma/model.h"
 #include "diffgemma/profile.h"
@@ -168,56 +169,6 @@ Peaks measure_peaks(int n_threads) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The vocabulary pass of one denoising step, fused per row: temperature, max, sum of exp,
-// entropy, argmax, and one sample by inverse CDF; no extra full-vocabulary buffer.
-
-struct RowStats {
-  int32_t argmax = 0, sample = 0;
-  float entropy = 0.0f;
-};
-
-RowStats vocab_row(const float* l, int64_t V, float inv_temp, float u) {
-  RowStats r;
-  float m = l[0];
-  for (int64_t i = 1; i < V; ++i)
-    if (l[i] > m) {
-      m = l[i];
-      r.argmax = static_cast<int32_t>(i);
-    }
-  m *= inv_temp;
-  double z = 0.0, zl = 0.0;  // sum exp(s), sum exp(s) * s with s = l / T - max
-  for (int64_t i = 0; i < V; ++i) {
-    const float s = l[i] * inv_temp - m;
-    const float e = std::exp(s);
-    z += e;
-    zl += static_cast<double>(e) * s;
-  }
-  r.entropy = static_cast<float>(std::log(z) - zl / z);
-  const double target = u * z;
-  double c = 0.0;
-  r.sample = static_cast<int32_t>(V - 1);
-  for (int64_t i = 0; i < V; ++i) {
-    c += std::exp(l[i] * inv_temp - m);
-    if (c >= target) {
-      r.sample = static_cast<int32_t>(i);
-      break;
-    }
-  }
-  return r;
-}
-
-void vocab_pass(const float* logits, int64_t C, int64_t V, int n_threads, std::vector<RowStats>& out) {
-  std::vector<std::thread> th;
-  for (int t = 0; t < n_threads; ++t) {
-    th.emplace_back([&, t] {
-      for (int64_t r = C * t / n_threads; r < C * (t + 1) / n_threads; ++r)
-        out[static_cast<size_t>(r)] = vocab_row(logits + r * V, V, 1.0f / 0.8f, 0.5f);
-    });
-  }
-  for (auto& x : th) x.join();
-}
-
-// ---------------------------------------------------------------------------------------------
 
 struct Options {
   std::string model;
@@ -355,7 +306,8 @@ int run(const Options& o) {
   ctx.clear();
   if (o.prefix > 0) ctx.encode(prompt.data(), o.prefix);
   ctx.denoise(canvas.data(), C, nullptr, sc.data());  // step 1 of the canvas: its logits feed SC
-  std::vector<RowStats> stats(static_cast<size_t>(C));
+  std::vector<int32_t> argmax(static_cast<size_t>(C)), sample(static_cast<size_t>(C));
+  std::vector<float> entropy(static_cast<size_t>(C)), sample_scratch;
   const int n_ph = static_cast<int>(dg::Phase::kCount);
   std::vector<std::vector<double>> ph(static_cast<size_t>(n_ph));
   std::vector<double> step_t, vocab_t, commit_t;
@@ -366,7 +318,11 @@ int run(const Options& o) {
     ctx.denoise(canvas.data(), C, sc.data(), logits.data());
     const double step = seconds_since(t0);
     t0 = Clock::now();
-    vocab_pass(logits.data(), C, V, n_threads, stats);
+    // What generate() does with the logits of a step: the per-position sampling, then the
+    // scaled logits made the next step's self-conditioning input.
+    dg::sample_positions(*model, logits.data(), C, 0.8f, 1, 0, r, argmax.data(), sample.data(), entropy.data(),
+                         sample_scratch);
+    dg::self_conditioning_input(*model, logits.data(), C);
     const double voc = seconds_since(t0);
     if (r < o.warmup) continue;
     step_t.push_back(step);

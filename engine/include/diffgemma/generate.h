@@ -118,6 +118,19 @@ struct GenerateResult {
 // prompt + canvases. On cancellation, returns what was committed so far with stop = CANCELLED.
 GenerateResult generate(Context& ctx, const std::vector<int32_t>& prompt, const GenerateParams& params);
 
+// The vocabulary work of one denoising step, as generate() runs it after each decoder pass, on C
+// rows of logits [C, V]: scales them in place by 1/t and writes every position's argmax, entropy
+// and categorical sample (stream 1 of model-spec §10.2 at (seed, canvas, step, position)). Rows
+// are split over the model's threads. The exact kernels run the fp64 reference sampler; the fast
+// path fused vector passes. `scratch` grows on first use and is reused after.
+void sample_positions(const Model& model, float* logits, int64_t C, float t, uint64_t seed, int64_t canvas,
+                      int32_t step, int32_t* argmax, int32_t* sample, float* entropy, std::vector<float>& scratch);
+
+// Makes C rows of scaled logits [C, V] the next step's self-conditioning input, in place: rounded
+// to bfloat16 (transformers' `processed_logits.to(dtype)`) unless token_embd is F32. Rows split
+// over the model's threads.
+void self_conditioning_input(const Model& model, float* logits, int64_t C);
+
 // The context size one generate() call needs: n_past + prompt + ceil(n / C) * C.
 int64_t required_context(const Model& model, int64_t n_past, int64_t n_prompt, int64_t max_new_tokens);
 

@@ -17,7 +17,7 @@ Isa detect() {
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
   if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-    return Isa::kAVX512;
+    return __builtin_cpu_supports("avx512bf16") ? Isa::kAVX512BF16 : Isa::kAVX512;
   if (avx2 && __builtin_cpu_supports("avxvnni")) return Isa::kAVX2VNNI;
   if (avx2) return Isa::kAVX2;
 #endif
@@ -32,6 +32,7 @@ Isa from_env(Isa best) {
   else if (!std::strcmp(s, "avx2")) want = Isa::kAVX2;
   else if (!std::strcmp(s, "avx2vnni")) want = Isa::kAVX2VNNI;
   else if (!std::strcmp(s, "avx512")) want = Isa::kAVX512;
+  else if (!std::strcmp(s, "avx512bf16")) want = Isa::kAVX512BF16;
   return want < best ? want : best;
 }
 
@@ -68,6 +69,7 @@ void set_isa(Isa isa) {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
+    case Isa::kAVX512BF16: return "avx512bf16";
     case Isa::kAVX512: return "avx512";
     case Isa::kAVX2VNNI: return "avx2vnni";
     case Isa::kAVX2: return "avx2";
@@ -119,8 +121,9 @@ void set_kernel_isa_string(const char* isa) {
   else if (s == "avx2") want = Isa::kAVX2;
   else if (s == "avx2vnni") want = Isa::kAVX2VNNI;
   else if (s == "avx512") want = Isa::kAVX512;
+  else if (s == "avx512bf16") want = Isa::kAVX512BF16;
   else if (s == "native") want = detected_isa();
-  else throw Error("unknown ISA '" + s + "' (expected scalar, avx2, avx2vnni, avx512 or native)");
+  else throw Error("unknown ISA '" + s + "' (expected scalar, avx2, avx2vnni, avx512, avx512bf16 or native)");
   set_isa(want);
 }
 

@@ -9,8 +9,8 @@
 //   DIFFGEMMA_KERNELS=exact       float activations, blocked SIMD GEMMs accumulating in fp64 (the
 //                                 accuracy class of the reference kernels; the parity tests use it)
 //   DIFFGEMMA_KERNELS=reference   the scalar fp64-accumulated reference kernels (issue 3)
-//   DIFFGEMMA_ISA=scalar|avx2|avx2vnni|avx512   cap the ISA of the fast kernels (never above
-//                                 the CPU's)
+//   DIFFGEMMA_ISA=scalar|avx2|avx2vnni|avx512|avx512bf16   cap the ISA of the kernels (never
+//                                 above the CPU's)
 // Every ISA path computes each output with the same FMA chain (fp64 or fp32), so the paths give
 // bit-identical results (tests/test_kernels.py checks it).
 #pragma once
@@ -21,7 +21,9 @@ namespace dg {
 //   kAVX2      AVX2 + FMA + F16C (int8 dot products emulated with vpmaddubsw/vpmaddwd)
 //   kAVX2VNNI  kAVX2 + AVX-VNNI (vpdpbusd on ymm)
 //   kAVX512    AVX-512 F/BW/VL + AVX512-VNNI (a CPU with AVX-512 but no VNNI counts as kAVX2)
-enum class Isa { kScalar = 0, kAVX2 = 1, kAVX2VNNI = 2, kAVX512 = 3 };
+//   kAVX512BF16  kAVX512 + AVX512-BF16 (the fast path's soft embedding in bf16 dot products; every
+//              other kernel is the kAVX512 one)
+enum class Isa { kScalar = 0, kAVX2 = 1, kAVX2VNNI = 2, kAVX512 = 3, kAVX512BF16 = 4 };
 
 Isa detected_isa();        // the best path this CPU supports
 Isa active_isa();          // the path the fast kernels take now

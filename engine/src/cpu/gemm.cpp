@@ -327,7 +327,7 @@ const Ukr64 kUkr256d[kMR256d + 1] = {nullptr, ukr256d<1>, ukr256d<2>, ukr256d<3>
 
 void transpose_pack(const float* rows, int64_t kc, float* panel) {
 #ifdef DG_X86
-  if (active_isa() == Isa::kAVX512) {
+  if (active_isa() >= Isa::kAVX512) {
     transpose_pack512(rows, kc, panel);
     return;
   }
@@ -340,7 +340,7 @@ void transpose_pack(const float* rows, int64_t kc, float* panel) {
 void run_panel(Isa isa, const float* a, int64_t lda, int64_t n_rows, const float* panel, int64_t kc, float* c,
                int64_t ldc, int ncols, bool acc) {
 #ifdef DG_X86
-  if (isa == Isa::kAVX512) {
+  if (isa >= Isa::kAVX512) {
     for (int64_t t = 0; t < n_rows;) {
       const int mr = tile_rows(n_rows - t, kMR512);
       kUkr512[mr](a + t * lda, lda, panel, kc, c + t * ldc, ldc, ncols, acc);
@@ -371,7 +371,7 @@ void run_panel(Isa isa, const float* a, int64_t lda, int64_t n_rows, const float
 void run_panel64(Isa isa, const double* a, int64_t lda, int64_t n_rows, const double* panel, int64_t kc, double* c,
                  int64_t ldc) {
 #ifdef DG_X86
-  if (isa == Isa::kAVX512) {
+  if (isa >= Isa::kAVX512) {
     for (int64_t t = 0; t < n_rows;) {
       const int mr = tile_rows(n_rows - t, kMR512d);
       kUkr512d[mr](a + t * lda, lda, panel, kc, c + t * ldc, ldc);
@@ -496,7 +496,7 @@ void gemm_wt(const WeightView& w, int64_t o0, int64_t o1, const float* x, int64_
   // Panel (c0.., k0..): rows c0..c0+n of W, columns k0..k0+kc, transposed to [kc][NR].
   auto pack = [&w](int, int64_t c0, int64_t n, int64_t k0, int64_t kc, float* panel, float* rows) {
 #ifdef DG_X86
-    if (kc % 16 == 0 && simd_widen(w.type) && active_isa() == Isa::kAVX512) {
+    if (kc % 16 == 0 && simd_widen(w.type) && active_isa() >= Isa::kAVX512) {
       pack_wt512(w, c0, n, k0, kc, panel);
       return;
     }
@@ -522,7 +522,7 @@ void gemm_w2(const WeightView& w1, const float* p1, int64_t ldp1, const WeightVi
   auto pack = [&ws](int sg, int64_t c0, int64_t n, int64_t k0, int64_t kc, float* panel, float*) {
     const WeightView& w = *ws[sg];
 #ifdef DG_X86
-    if (n == NR && c0 % 16 == 0 && simd_widen(w.type) && active_isa() == Isa::kAVX512) {
+    if (n == NR && c0 % 16 == 0 && simd_widen(w.type) && active_isa() >= Isa::kAVX512) {
       pack_w512(w, c0, k0, kc, panel);
       return;
     }

@@ -119,7 +119,7 @@ __attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64
 void quantize_act_row(const float* x, int64_t K, int8_t* q, float* d, int32_t* s16, float* ds) {
 #ifdef DG_X86
   const Isa isa = active_isa();
-  if (isa == Isa::kAVX512) return quantize_row_avx512(x, K, q, d, s16, ds);
+  if (isa >= Isa::kAVX512) return quantize_row_avx512(x, K, q, d, s16, ds);
   if (isa != Isa::kScalar) return quantize_row_avx2(x, K, q, d, s16, ds);
 #endif
   quantize_row_scalar(x, K, q, d, s16, ds);

@@ -210,7 +210,7 @@ struct PanelStore {
 void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows) {
   for (int64_t r0 = 0; r0 < n_rows;) {
 #ifdef DG_X86
-    if (isa == Isa::kAVX512) {
+    if (isa >= Isa::kAVX512) {
       const int mr = tile_rows(n_rows - r0, kMR512);
       pick512(mr, f.group, f.has_min)(t);
       r0 += mr;

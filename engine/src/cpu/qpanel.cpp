@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "cpu/cpu_features.h"
+#include "quant/dequantize.h"
 #include "quant/blocks.h"
 #include "quant/k_scales.h"
 #include "quant/scalars.h"
@@ -20,9 +21,11 @@ using namespace quant;
 // Per-row decoders: values [k0, k0 + kc) of one weight row into u (row-major bytes) and the
 // row's column `o` of S and M (strides kQNR). k0, kc are multiples of the block size.
 struct RowOut {
-  uint8_t* u;  // kc bytes
-  float* S;    // S[g * kQNR]
-  float* M;    // M[b * kQNR]
+  uint8_t* u;     // kc bytes
+  float* S;       // S[g * kQNR]
+  float* M;       // M[b * kQNR]
+  uint16_t* S16;  // legacy formats: the fp16 scales, S16[b * kQNR] (widened in bulk afterwards)
+  uint16_t* M16;  // legacy formats with a min: the fp16 mins
 };
 
 // u[0..16) = low nibbles of qs[0..16), u[16..32) = high nibbles (the legacy 4-bit layout).
@@ -42,32 +45,37 @@ inline Legacy legacy_block(GGMLType t, const uint8_t* row, int64_t i, const RowO
   switch (t) {
     case GGMLType::Q8_0: {
       const auto& b = reinterpret_cast<const BlockQ8_0*>(row)[i];
-      o.S[0] = half_to_f32(b.d);
+      o.S16[0] = b.d;
       return {reinterpret_cast<const uint8_t*>(b.qs), nullptr};
     }
     case GGMLType::Q4_0: {
       const auto& b = reinterpret_cast<const BlockQ4_0*>(row)[i];
-      o.S[0] = half_to_f32(b.d);
+      o.S16[0] = b.d;
       return {b.qs, nullptr};
     }
     case GGMLType::Q4_1: {
       const auto& b = reinterpret_cast<const BlockQ4_1*>(row)[i];
-      o.S[0] = half_to_f32(b.d);
-      o.M[0] = half_to_f32(b.m);
+      o.S16[0] = b.d;
+      o.M16[0] = b.m;
       return {b.qs, nullptr};
     }
     case GGMLType::Q5_0: {
       const auto& b = reinterpret_cast<const BlockQ5_0*>(row)[i];
-      o.S[0] = half_to_f32(b.d);
+      o.S16[0] = b.d;
       return {b.qs, b.qh};
     }
     default: {  // Q5_1
       const auto& b = reinterpret_cast<const BlockQ5_1*>(row)[i];
-      o.S[0] = half_to_f32(b.d);
-      o.M[0] = half_to_f32(b.m);
+      o.S16[0] = b.d;
+      o.M16[0] = b.m;
       return {b.qs, b.qh};
     }
   }
+}
+
+bool is_legacy(GGMLType t) {
+  return t == GGMLType::Q8_0 || t == GGMLType::Q4_0 || t == GGMLType::Q4_1 || t == GGMLType::Q5_0 ||
+         t == GGMLType::Q5_1;
 }
 
 // Q4_K / Q5_K super-block i: S, M of its 8 sub-blocks; returns the block.
@@ -98,7 +106,7 @@ inline const BlockNVFP4& nvfp4_block(const uint8_t* row, int64_t i, const RowOut
 }
 
 inline RowOut advance(const RowOut& o, int64_t values, int64_t groups, int64_t blocks32) {
-  return {o.u + values, o.S + groups * kQNR, o.M + blocks32 * kQNR};
+  return {o.u + values, o.S + groups * kQNR, o.M + blocks32 * kQNR, o.S16 + blocks32 * kQNR, o.M16 + blocks32 * kQNR};
 }
 
 // NVFP4 codes -> doubled E2M1 value + 12.
@@ -349,11 +357,43 @@ __attribute__((target("avx2"))) void transpose_avx2(const uint8_t* stage, int64_
 }
 #endif
 
+constexpr int64_t kPrefetchRows = 4;  // rows decoded while the prefetched ones arrive
+
 struct Stage {
   alignas(64) uint8_t rows[kQNR * kStageLd];
+  alignas(64) uint16_t S16[(kQKC / 32) * kQNR];
+  alignas(64) uint16_t M16[(kQKC / 32) * kQNR];
 };
 
+// dst[i] = fp16 src[i] widened, n a multiple of 16.
+void widen_halves_scalar(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = half_to_f32(src[i]);
+}
+#ifdef DG_X86
+__attribute__((target("avx2,f16c"))) void widen_halves_f16c(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; i += 8)
+    _mm256_store_ps(dst + i, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(src + i))));
+}
+#endif
+
 }  // namespace
+
+void decode_qrow(GGMLType t, const uint8_t* row, int64_t k0, int64_t kc, uint8_t* u, float* S, float* M) {
+  // One row on its own: S and M with stride 1 (RowOut strides are kQNR), halves widened here.
+  thread_local float s_buf[kQKC / 16 * kQNR], m_buf[kQKC / 32 * kQNR];
+  thread_local uint16_t s16[kQKC / 32 * kQNR], m16[kQKC / 32 * kQNR];
+  const QFormat f = qformat(t);
+  const RowOut out{u, s_buf, m_buf, s16, m16};
+#ifdef DG_X86
+  if (active_isa() != Isa::kScalar) decode_row_avx2(t, row, k0, kc, out);
+  else
+#endif
+    decode_row_scalar(t, row, k0, kc, out);
+  const bool legacy = is_legacy(t);
+  for (int64_t g = 0; g < kc / f.group; ++g) S[g] = legacy ? half_to_f32(s16[g * kQNR]) : s_buf[g * kQNR];
+  if (f.has_min)
+    for (int64_t b = 0; b < kc / 32; ++b) M[b] = legacy ? half_to_f32(m16[b * kQNR]) : m_buf[b * kQNR];
+}
 
 bool qformat_supported(GGMLType t) {
   switch (t) {
@@ -384,13 +424,21 @@ void decode_qpanel(const WeightView& w, int64_t c0, int64_t n, int64_t k0, int64
   thread_local Stage stage;
   const QFormat f = qformat(w.type);
   const Isa isa = active_isa();
+  const bool legacy = is_legacy(w.type);
+  const uint64_t row_span = dequant_row_bytes(w.type, k0 + kc) - dequant_row_bytes(w.type, k0);
   for (int64_t o = 0; o < kQNR; ++o) {
-    const RowOut out{stage.rows + o * kStageLd, p.S + o, p.M + o};
+    // The weights come from a file mapping in 4 KiB pages, where the hardware prefetchers stop
+    // at every page boundary: fetch a few rows ahead ourselves (into the next panel at the end).
+    if (c0 + o + kPrefetchRows < w.n_out) {
+      const uint8_t* ahead = w.row(c0 + o + kPrefetchRows) + dequant_row_bytes(w.type, k0);
+      for (uint64_t b = 0; b < row_span; b += 64) __builtin_prefetch(ahead + b, 0, 3);
+    }
+    const RowOut out{stage.rows + o * kStageLd, p.S + o, p.M + o, stage.S16 + o, stage.M16 + o};
     if (o >= n) {
       std::memset(out.u, 0, static_cast<size_t>(kc));
-      for (int64_t g = 0; g < kc / f.group; ++g) out.S[g * kQNR] = 0.0f;
+      for (int64_t g = 0; g < kc / f.group; ++g) out.S[g * kQNR] = 0.0f, out.S16[g * kQNR] = 0;
       if (f.has_min)
-        for (int64_t b = 0; b < kc / 32; ++b) out.M[b * kQNR] = 0.0f;
+        for (int64_t b = 0; b < kc / 32; ++b) out.M[b * kQNR] = 0.0f, out.M16[b * kQNR] = 0;
       continue;
     }
 #ifdef DG_X86
@@ -401,8 +449,21 @@ void decode_qpanel(const WeightView& w, int64_t c0, int64_t n, int64_t k0, int64
 #endif
     decode_row_scalar(w.type, w.row(c0 + o), k0, kc, out);
   }
+  if (legacy) {  // the fp16 scales (and mins) of all rows, widened at once (exact either way)
+    const int64_t n_sc = kc / 32 * kQNR;
 #ifdef DG_X86
-  if (isa == Isa::kAVX512) return transpose_avx512(stage.rows, kc, p.u);
+    if (isa != Isa::kScalar) {
+      widen_halves_f16c(stage.S16, p.S, n_sc);
+      if (f.has_min) widen_halves_f16c(stage.M16, p.M, n_sc);
+    } else
+#endif
+    {
+      widen_halves_scalar(stage.S16, p.S, n_sc);
+      if (f.has_min) widen_halves_scalar(stage.M16, p.M, n_sc);
+    }
+  }
+#ifdef DG_X86
+  if (isa >= Isa::kAVX512) return transpose_avx512(stage.rows, kc, p.u);
   if (isa != Isa::kScalar) return transpose_avx2(stage.rows, kc, p.u);
 #endif
   transpose_scalar(stage.rows, kc, p.u);

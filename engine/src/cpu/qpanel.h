@@ -30,7 +30,7 @@
 namespace dg {
 
 constexpr int64_t kQNR = 32;    // outputs per panel
-constexpr int64_t kQKC = 1024;  // most values per panel (a multiple of every block size)
+constexpr int64_t kQKC = 4096;  // most values per panel (a multiple of every block size)
 
 struct QFormat {
   int group = 32;        // values per scale (16 or 32)
@@ -53,5 +53,9 @@ struct QPanel {
 // k0 and kc multiples of the format's block). Rows n..kQNR-1 get S = M = 0. Single-threaded;
 // uses a per-thread staging buffer. The ISA path is the active one; all give the same panel.
 void decode_qpanel(const WeightView& w, int64_t c0, int64_t n, int64_t k0, int64_t kc, const QPanel& p);
+
+// One row's values [k0, k0 + kc) as codes u[kc] (row-major), scales S[kc / G] and offsets
+// M[kc / 32] (formats with a min); kc <= kQKC. w[k] = S[k / G] * (u[k] - Z) + M[k / 32].
+void decode_qrow(GGMLType t, const uint8_t* row, int64_t k0, int64_t kc, uint8_t* u, float* S, float* M);
 
 }  // namespace dg

@@ -196,10 +196,92 @@ __attribute__((target("avx2,fma"))) void softmax256(const float* src, float* dst
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_loadu_ps(dst + i), vi));
   for (; i < n; ++i) dst[i] *= inv;
 }
+__attribute__((target("avx512f"))) float scale_max_argmax512(float* x, int64_t n, float t, int64_t* argmax) {
+  const __m512 tv = _mm512_set1_ps(t);
+  __m512 mx = _mm512_set1_ps(-INFINITY);
+  __m512i mi = _mm512_setzero_si512(), idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), tv);
+    _mm512_mask_storeu_ps(x + i, m, v);
+    const __mmask16 gt = _mm512_mask_cmp_ps_mask(m, v, mx, _CMP_GT_OQ);  // strictly greater: first index wins
+    mx = _mm512_mask_mov_ps(mx, gt, v);
+    mi = _mm512_mask_mov_epi32(mi, gt, idx);
+    idx = _mm512_add_epi32(idx, _mm512_set1_epi32(16));
+  }
+  alignas(64) float mv[16];
+  alignas(64) int32_t iv[16];
+  _mm512_store_ps(mv, mx);
+  _mm512_store_si512(iv, mi);
+  float best = mv[0];
+  int64_t bi = mv[0] > -INFINITY ? iv[0] : 0;
+  for (int j = 1; j < 16; ++j)
+    if (mv[j] > best || (mv[j] == best && iv[j] < bi)) best = mv[j], bi = iv[j];
+  *argmax = bi;
+  return best;
+}
+
+__attribute__((target("avx512f"))) void exp_sums512(const float* x, int64_t n, float m, float* e, float* sum,
+                                                    float* sum_ex, float* block_sums, int64_t block) {
+  const __m512 vm = _mm512_set1_ps(m);
+  __m512 s = _mm512_setzero_ps(), a = _mm512_setzero_ps();
+  for (int64_t b0 = 0, bi = 0; b0 < n; b0 += block, ++bi) {
+    __m512 bs = _mm512_setzero_ps();
+    const int64_t b1 = std::min(n, b0 + block);
+    for (int64_t i = b0; i < b1; i += 16) {
+      const __mmask16 k = b1 - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (b1 - i)) - 1);
+      const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm);
+      const __m512 v = _mm512_maskz_mov_ps(k, exp512(d));
+      _mm512_mask_storeu_ps(e + i, k, v);
+      bs = _mm512_add_ps(bs, v);
+      // 0 * (-inf) would be NaN: masked-off and zero-probability lanes add nothing.
+      a = _mm512_add_ps(a, _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v, d));
+    }
+    s = _mm512_add_ps(s, bs);
+    alignas(64) float lane[kLanes];
+    _mm512_store_ps(lane, bs);
+    block_sums[bi] = reduce16(lane);
+  }
+  alignas(64) float lane[kLanes];
+  _mm512_store_ps(lane, s);
+  *sum = reduce16(lane);
+  _mm512_store_ps(lane, a);
+  *sum_ex = reduce16(lane);
+}
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
 #endif
+
+// The scalar definitions (the same lane structure: element i goes to lane i % 16 of its block).
+float scale_max_argmax_scalar(float* x, int64_t n, float t, int64_t* argmax) {
+  float best = -INFINITY;
+  int64_t bi = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = x[i] / t;
+    if (x[i] > best) best = x[i], bi = i;
+  }
+  *argmax = bi;
+  return best;
+}
+
+void exp_sums_scalar(const float* x, int64_t n, float m, float* e, float* sum, float* sum_ex, float* block_sums,
+                     int64_t block) {
+  float s[kLanes] = {}, a[kLanes] = {};
+  for (int64_t b0 = 0, bi = 0; b0 < n; b0 += block, ++bi) {
+    float bs[kLanes] = {};
+    for (int64_t i = b0; i < std::min(n, b0 + block); ++i) {
+      const float d = x[i] - m;
+      e[i] = exp_vec_def(d);
+      bs[(i - b0) % kLanes] += e[i];
+      if (e[i] > 0.0f) a[(i - b0) % kLanes] += e[i] * d;
+    }
+    for (int j = 0; j < kLanes; ++j) s[j] += bs[j];
+    block_sums[bi] = reduce16(bs);
+  }
+  *sum = reduce16(s);
+  *sum_ex = reduce16(a);
+}
 
 }  // namespace
 
@@ -224,7 +306,7 @@ float exp_vec_def(float x) {
 void gelu_mul_fast(const float* gate, const float* up, float* out, int64_t n) {
 #ifdef DG_X86
   const Isa isa = active_isa();
-  if (isa == Isa::kAVX512) return gelu512(gate, up, out, n);
+  if (isa >= Isa::kAVX512) return gelu512(gate, up, out, n);
   if (isa != Isa::kScalar) return gelu256(gate, up, out, n);
 #endif
   for (int64_t i = 0; i < n; ++i) {
@@ -237,7 +319,7 @@ void gelu_mul_fast(const float* gate, const float* up, float* out, int64_t n) {
 void softcap_fast(float* x, int64_t n, float cap) {
 #ifdef DG_X86
   const Isa isa = active_isa();
-  if (isa == Isa::kAVX512) return softcap512(x, n, cap);
+  if (isa >= Isa::kAVX512) return softcap512(x, n, cap);
   if (isa != Isa::kScalar) return softcap256(x, n, cap);
 #endif
   for (int64_t i = 0; i < n; ++i) {
@@ -246,11 +328,26 @@ void softcap_fast(float* x, int64_t n, float cap) {
   }
 }
 
+float scale_max_argmax(float* x, int64_t n, float t, int64_t* argmax) {
+#ifdef DG_X86
+  if (active_isa() >= Isa::kAVX512) return scale_max_argmax512(x, n, t, argmax);
+#endif
+  return scale_max_argmax_scalar(x, n, t, argmax);
+}
+
+void exp_sums(const float* x, int64_t n, float m, float* e, float* sum, float* sum_ex, float* block_sums,
+              int64_t block) {
+#ifdef DG_X86
+  if (active_isa() >= Isa::kAVX512) return exp_sums512(x, n, m, e, sum, sum_ex, block_sums, block);
+#endif
+  exp_sums_scalar(x, n, m, e, sum, sum_ex, block_sums, block);
+}
+
 void softmax_fast(const float* src, float* dst, int64_t n) {
   if (n <= 0) return;
 #ifdef DG_X86
   const Isa isa = active_isa();
-  if (isa == Isa::kAVX512) return softmax512(src, dst, n);
+  if (isa >= Isa::kAVX512) return softmax512(src, dst, n);
   if (isa != Isa::kScalar) return softmax256(src, dst, n);
 #endif
   float mx = -INFINITY;

@@ -26,4 +26,13 @@ void softcap_fast(float* x, int64_t n, float cap);
 // dst[i] = exp(src[i] - max) / sum (dst may alias src); -inf entries give 0.
 void softmax_fast(const float* src, float* dst, int64_t n);
 
+// x[i] = x[i] / t in place; returns the maximum and sets *argmax to its first index.
+float scale_max_argmax(float* x, int64_t n, float t, int64_t* argmax);
+
+// The sums a row's softmax needs, with e[i] = exp(x[i] - m) written to e:
+//   *sum = sum e[i],  *sum_ex = sum e[i] * (x[i] - m)  (for the entropy log(sum) - sum_ex / sum),
+//   block_sums[b] = sum of e over [b * block, (b + 1) * block)   (block a multiple of 16).
+void exp_sums(const float* x, int64_t n, float m, float* e, float* sum, float* sum_ex, float* block_sums,
+              int64_t block);
+
 }  // namespace dg

@@ -13,7 +13,9 @@
 #include "diffusion/schedule.h"
 #include "diffusion/stopping.h"
 #include "diffusion/token_sampler.h"
+#include "cpu/cpu_features.h"
 #include "model/model_impl.h"
+#include "util/thread_pool.h"
 
 namespace dg {
 
@@ -58,6 +60,39 @@ bool is_eos(const std::vector<int32_t>& eos, int32_t id) {
 
 }  // namespace
 
+void sample_positions(const Model& model, float* logits, int64_t C, float t, uint64_t seed, int64_t canvas,
+                      int32_t step, int32_t* argmax, int32_t* sample, float* entropy, std::vector<float>& scratch) {
+  ThreadPool& pool = *model.impl().pool;
+  const int64_t V = model.hparams().n_vocab;
+  const bool fast = fast_path();
+  const int64_t per_thread = fast ? diffusion::process_row_fast_scratch(V) : V;
+  const size_t need = static_cast<size_t>(pool.n_threads()) * static_cast<size_t>(per_thread);
+  if (scratch.size() < need) scratch.resize(need);
+  pool.parallel_for(C, [&](int64_t b, int64_t e, int tid) {
+    float* row_scratch = scratch.data() + static_cast<size_t>(tid) * static_cast<size_t>(per_thread);
+    for (int64_t pos = b; pos < e; ++pos) {
+      const double u = rng::uniform(seed, rng::SAMPLE, canvas, step, pos);
+      float* row = logits + static_cast<size_t>(pos) * static_cast<size_t>(V);
+      const diffusion::RowResult r = fast ? diffusion::process_row_fast(row, V, t, u, row_scratch)
+                                          : diffusion::process_row(row, V, t, u, row_scratch);
+      argmax[pos] = r.argmax;
+      sample[pos] = r.sample;
+      entropy[pos] = r.entropy;
+    }
+  });
+}
+
+void self_conditioning_input(const Model& model, float* logits, int64_t C) {
+  // Self-conditioning input is the scaled logits cast to the embedding dtype: fp32 for an F32
+  // token_embd, bf16 for anything else (the released checkpoint is bf16).
+  const GGUFTensor* embd = model.impl().file->find_tensor("token_embd.weight");
+  if (!embd || embd->type == GGMLType::F32) return;
+  const int64_t V = model.hparams().n_vocab;
+  model.impl().pool->parallel_for(C, [&](int64_t b, int64_t e, int) {
+    round_to_bf16(logits + static_cast<size_t>(b) * static_cast<size_t>(V), (e - b) * V);
+  });
+}
+
 GenerateResult generate(Context& ctx, const std::vector<int32_t>& prompt, const GenerateParams& params) {
   const Model& model = ctx.model();
   const ModelHParams& hp = model.hparams();
@@ -87,15 +122,9 @@ GenerateResult generate(Context& ctx, const std::vector<int32_t>& prompt, const 
     if (id < 0 || id >= V) throw Error("eos token id " + std::to_string(id) + " is out of range");
   const int32_t pad = params.pad_id == -2 ? default_pad_id(model) : params.pad_id;
   if (pad < -1 || pad >= V) throw Error("pad token id " + std::to_string(pad) + " is out of range");
-  // Self-conditioning input is the scaled logits cast to the embedding dtype: fp32 for an F32
-  // token_embd, bf16 for anything else (the released checkpoint is bf16).
-  const GGUFTensor* embd = model.impl().file->find_tensor("token_embd.weight");
-  const bool sc_bf16 = embd && embd->type != GGMLType::F32;
 
-  ThreadPool& pool = *model.impl().pool;
-  const int n_threads = pool.n_threads();
   const size_t CV = static_cast<size_t>(C) * static_cast<size_t>(V);
-  std::vector<float> logits_buf(CV), sc_buf(CV), scratch(static_cast<size_t>(n_threads) * static_cast<size_t>(V));
+  std::vector<float> logits_buf(CV), sc_buf(CV), scratch;
   float* logits = logits_buf.data();
   float* sc = sc_buf.data();
   std::vector<int32_t> x(C), am(C), sample(C);
@@ -121,21 +150,6 @@ GenerateResult generate(Context& ctx, const std::vector<int32_t>& prompt, const 
   if (!prompt.empty()) ctx.encode(prompt.data(), static_cast<int64_t>(prompt.size()));
   st.prefill_ms = ms_since(t_start);
 
-  // Per-position work of a step, built once: it reads the step's coordinates from these.
-  int64_t step_canvas = 0;
-  int32_t step_index = 0;
-  float step_t = 1.0f;
-  const ThreadPool::RangeFn process_rows = [&](int64_t b, int64_t e, int tid) {
-    float* row_scratch = scratch.data() + static_cast<size_t>(tid) * static_cast<size_t>(V);
-    for (int64_t pos = b; pos < e; ++pos) {
-      const double u = rng::uniform(seed, rng::SAMPLE, step_canvas, step_index, pos);
-      const diffusion::RowResult r = diffusion::process_row(logits + static_cast<size_t>(pos) * V, V, step_t, u, row_scratch);
-      am[pos] = r.argmax;
-      sample[pos] = r.sample;
-      entropy[pos] = r.entropy;
-    }
-  };
-
   bool finished = false;
   for (int64_t c = 0; c < n_canvases && !finished; ++c) {
     // Stream 0 is drawn for every canvas, even when a starting canvas is supplied (transformers
@@ -158,10 +172,7 @@ GenerateResult generate(Context& ctx, const std::vector<int32_t>& prompt, const 
       ctx.denoise(x.data(), C, have_sc ? sc : nullptr, logits);
       st.denoising_steps += 1;
       const float t = diffusion::temperature(dp.t_min, dp.t_max, cur_step, N);
-      step_canvas = c;
-      step_index = s;
-      step_t = t;
-      pool.parallel_for(C, process_rows);
+      sample_positions(model, logits, C, t, seed, c, s, am.data(), sample.data(), entropy.data(), scratch);
       const int32_t n_acc =
           diffusion::accept_by_entropy_bound(entropy.data(), C, dp.entropy_bound, accepted.data(), order);
       // Accepted positions take the sample, the rest fresh noise (acceptance is not cumulative).
@@ -170,7 +181,7 @@ GenerateResult generate(Context& ctx, const std::vector<int32_t>& prompt, const 
                                : static_cast<int32_t>(rng::draw(seed, rng::RENOISE, c, s, pos) % static_cast<uint64_t>(V));
       const bool stop = stopper.update(am.data(), entropy.data());
       std::swap(logits, sc);  // the scaled logits become the next step's self-conditioning input
-      if (sc_bf16) round_to_bf16(sc, static_cast<int64_t>(CV));
+      self_conditioning_input(model, sc, C);
       have_sc = true;
       if (params.draft_events && params.on_event) {
         GenerateEvent ev;

@@ -18,6 +18,12 @@ struct RowResult {
 // holds V floats (the row's probabilities on return).
 RowResult process_row(float* logits, int64_t V, float t, double u, float* scratch);
 
+// The fast path's form of process_row: fused vector passes (scale + max + argmax; exp + sums +
+// block sums), the entropy as log(S) - sum(e (l - m)) / S, and the sample found through block
+// sums. Same contract; `scratch` holds process_row_fast_scratch(V) floats (exp(l - m) on return).
+RowResult process_row_fast(float* logits, int64_t V, float t, double u, float* scratch);
+int64_t process_row_fast_scratch(int64_t V);
+
 // Categorical sample from probabilities p[V] (not necessarily normalised): the smallest i whose
 // sequential fp64 running sum exceeds u * total; if rounding leaves none, the last i with p[i] > 0.
 int32_t sample_categorical(const float* p, int64_t V, double u);

@@ -3,6 +3,7 @@
 //   soft = (softmax_fp32(sc_logits) @ E) * sqrt(H), or zeros on a canvas's first step
 //   x0   = rms_norm_noscale(e + down(gelu_tanh(gate(n)) * up(n))),  n = pre_norm(soft)
 #include "cpu/activation.h"
+#include "cpu/gemm_bf16.h"
 #include "cpu/norm.h"
 #include "model/context_impl.h"
 #include "util/timing.h"
@@ -17,6 +18,9 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
   if (sc_logits) {
     clk.at(Phase::kSelfCondSoft);
     // Row groups of sc_rows bound the [rows, V] probability buffer (canvas-sized, not batch-sized).
+    // Fast path with AVX512-BF16: the probabilities in bfloat16 and bf16 dot products.
+    const bool bf16 = fast_path() && bf16_gemm_available() && V % 2 == 0 && H % 32 == 0;
+    if (bf16 && sc_prob16.empty()) sc_prob16.resize(sc_prob.size());  // once per context
     for (int64_t t0 = 0; t0 < T; t0 += sc_rows) {
       const int64_t n = T - t0 < sc_rows ? T - t0 : sc_rows;
       pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
@@ -24,9 +28,17 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
           float* p = sc_prob.data() + t * V;
           const float* l = sc_logits + (t0 + t) * V;
           softmax_row_to(l, p, V);
+          if (bf16) to_bf16(p, sc_prob16.data() + t * V, V);
         }
       });
-      matmul_transposed(pool, m.w.token_embd, sc_prob.data(), V, n, hn.data() + t0 * H, H, rows);
+      if (bf16) {
+        const int64_t n_panels = H / 32;
+        pool.parallel_for(n_panels, [&](int64_t b, int64_t e, int) {
+          gemm_w_bf16(m.w.token_embd, b * 32, e * 32, sc_prob16.data(), V, n, hn.data() + t0 * H, H);
+        });
+      } else {
+        matmul_transposed(pool, m.w.token_embd, sc_prob.data(), V, n, hn.data() + t0 * H, H, rows);
+      }
     }
     clk.at(Phase::kSelfCondMLP);
     pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
