@@ -4,6 +4,7 @@
 //   x0   = rms_norm_noscale(e + down(gelu_tanh(gate(n)) * up(n))),  n = pre_norm(soft)
 #include "cpu/activation.h"
 #include "cpu/gemm_bf16.h"
+#include "cpu/qgemm.h"
 #include "cpu/norm.h"
 #include "model/context_impl.h"
 #include "util/timing.h"
@@ -18,8 +19,11 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
   if (sc_logits) {
     clk.at(Phase::kSelfCondSoft);
     // Row groups of sc_rows bound the [rows, V] probability buffer (canvas-sized, not batch-sized).
-    // Fast path with AVX512-BF16: the probabilities in bfloat16 and bf16 dot products.
-    const bool bf16 = fast_path() && bf16_gemm_available() && V % 2 == 0 && H % 32 == 0;
+    // Fast path with AVX512-BF16 on a quantized embedding (whose products already see 8-bit
+    // activations elsewhere): the probabilities in bfloat16 and bf16 dot products. Float
+    // embeddings keep the fp32 GEMM, so the fast path on float weights stays within fp32 rounding.
+    const bool bf16 = fast_path() && bf16_gemm_available() && qgemm_supported(m.w.token_embd.type) && V % 2 == 0 &&
+                      H % 32 == 0;
     if (bf16 && sc_prob16.empty()) sc_prob16.resize(sc_prob.size());  // once per context
     for (int64_t t0 = 0; t0 < T; t0 += sc_rows) {
       const int64_t n = T - t0 < sc_rows ? T - t0 : sc_rows;
