@@ -326,6 +326,192 @@ __attribute__((target("avx512f"))) void transpose_avx512(const uint8_t* stage, i
     }
   }
 }
+// Straight from the blocks into the VNNI layout, without staging rows: per 16 rows and 64
+// values, a loader makes each row's 64 codes (one register) and writes the scales of their
+// groups; one register transpose then stores 16 rows of the layout. Loaders (AVX-512):
+//   __m512i load(const uint8_t* row, int64_t k, float* S, float* M)
+// k: absolute value index (a multiple of 64); S / M point at this row's entry of the chunk's
+// first group / 32-block (stride kQNR).
+#define DG_PANEL_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
+
+struct LoadQ8_0 {
+  static constexpr bool kSuper = false;
+  static DG_PANEL_TARGET __m512i load(const uint8_t* row, int64_t k, float* S, float*) {
+    const uint8_t* blk = row + (k / 32) * 34;
+    uint16_t d0, d1;
+    std::memcpy(&d0, blk, 2);
+    std::memcpy(&d1, blk + 34, 2);
+    S[0] = _cvtsh_ss(d0);
+    S[kQNR] = _cvtsh_ss(d1);
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 36));
+    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
+                            _mm512_set1_epi8(static_cast<char>(0x80)));
+  }
+};
+
+// Two legacy 4/5-bit blocks: each 16 qs bytes hold values 0..15 (low nibbles) and 16..31 (high).
+template <bool Five>
+struct LoadQ45_0 {
+  static constexpr bool kSuper = false;
+  static DG_PANEL_TARGET __m256i block(const uint8_t* blk, float* S) {
+    uint16_t d;
+    std::memcpy(&d, blk, 2);
+    *S = _cvtsh_ss(d);
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + (Five ? 6 : 2)));
+    const __m128i m = _mm_set1_epi8(15);
+    __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m), _mm_and_si128(q, m));
+    if (Five) {
+      uint32_t qh;
+      std::memcpy(&qh, blk + 2, 4);
+      const __m256i bits = _mm256_movm_epi8(qh);  // byte i = 0xFF where bit i is set
+      v = _mm256_or_si256(v, _mm256_and_si256(bits, _mm256_set1_epi8(16)));
+    }
+    return v;
+  }
+  static DG_PANEL_TARGET __m512i load(const uint8_t* row, int64_t k, float* S, float*) {
+    constexpr int64_t kBytes = Five ? 22 : 18;
+    const uint8_t* blk = row + (k / 32) * kBytes;
+    const __m256i lo = block(blk, S), hi = block(blk + kBytes, S + kQNR);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  }
+};
+
+// Q4_K / Q5_K: values 64p..64p+63 of a super-block are qs[32p..32p+32): low nibbles (sub-block
+// 2p), then high nibbles (2p + 1); Q5_K's fifth bits are bits 2p and 2p + 1 of qh[l].
+template <bool Five>
+struct LoadQ45_K {
+  static constexpr bool kSuper = true;
+  static constexpr int64_t kBytes = Five ? 176 : 144;
+  // [d sc[0..7], -(dmin m[0..7])] of a super-block (the 6-bit unpacking of k_scales.h in lanes:
+  // sc[j] = b[j] & 63, m[j] = b[j+4] & 63, sc[j+4] = (b[j+8] & 15) | (b[j] >> 6) << 4,
+  // m[j+4] = (b[j+8] >> 4) | (b[j+4] >> 6) << 4, j < 4).
+  static DG_PANEL_TARGET __m512 scales(const uint8_t* blk) {
+    uint16_t dh, dmh;
+    std::memcpy(&dh, blk, 2);
+    std::memcpy(&dmh, blk + 2, 2);
+    // 16 bytes from the 12 scale bytes on (the last 4 are codes, never selected below).
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 4));
+    const __m128i ia = _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11);
+    const __m128i ib = _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7);
+    const __m512i za = _mm512_cvtepu8_epi32(_mm_shuffle_epi8(v, ia));
+    const __m512i zb = _mm512_cvtepu8_epi32(_mm_shuffle_epi8(v, ib));
+    const __m512i shift = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4);
+    const __m512i mask = _mm512_setr_epi32(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15);
+    const __m512i q = _mm512_or_si512(_mm512_and_si512(_mm512_srlv_epi32(za, shift), mask),
+                                      _mm512_slli_epi32(_mm512_srli_epi32(zb, 6), 4));
+    const float d = _cvtsh_ss(dh), nm = -_cvtsh_ss(dmh);
+    // d * sc, then -(dmin * m) = (-dmin) * m exactly (negation is exact).
+    const __m512 f = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d), _mm512_set1_ps(nm));
+    return _mm512_mul_ps(f, _mm512_cvtepi32_ps(q));
+  }
+  static DG_PANEL_TARGET __m512i load(const uint8_t* row, int64_t k, float*, float*) {
+    const uint8_t* blk = row + (k / 256) * kBytes;
+    const int p = static_cast<int>((k % 256) / 64);
+    const uint8_t* qs = blk + (Five ? 48 : 16) + 32 * p;
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+    if (Five) {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16));
+      const __m256i one = _mm256_set1_epi8(1);
+      lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * p)), one), 4));
+      hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(h, _mm_cvtsi32_si128(2 * p + 1)), one), 4));
+    }
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  }
+};
+
+// Q6_K: chunk c of a super-block (64 values, h = c / 2, pair = c % 2): value 128h + 32q4 + l
+// (q4 = 2 pair + j, j = 0, 1) = nibble pair of ql[64h + 32j + l] | ((qh[32h + l] >> 2q4) & 3) << 4.
+struct LoadQ6_K {
+  static constexpr bool kSuper = true;
+  static constexpr int64_t kBytes = 210;
+  static DG_PANEL_TARGET __m512 scales(const uint8_t* blk) {  // d * scales[0..15]
+    uint16_t dh;
+    std::memcpy(&dh, blk + 208, 2);
+    const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192)));
+    return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dh)), _mm512_cvtepi32_ps(sc));
+  }
+  static DG_PANEL_TARGET __m512i load(const uint8_t* row, int64_t k, float*, float*) {
+    const uint8_t* blk = row + (k / 256) * 210;
+    const int c = static_cast<int>((k % 256) / 64), h = c / 2, pair = c % 2;
+    const __m512i ql = _mm512_loadu_si512(blk + 64 * h);  // bytes 0..31: j = 0, 32..63: j = 1
+    const __m512i lo = _mm512_and_si512(_mm512_srli_epi16(ql, 4 * pair), _mm512_set1_epi8(15));
+    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+    const __m256i m2 = _mm256_set1_epi8(3);
+    const __m256i h0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(4 * pair)), m2);
+    const __m256i h1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(4 * pair + 2)), m2);
+    const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1);
+    return _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
+  }
+};
+
+template <class Load>
+DG_PANEL_TARGET void fused_panel_avx512(const WeightView& w, int64_t c0, int64_t n, int64_t k0, int64_t kc,
+                                        const QPanel& p, const QFormat& f) {
+  for (int64_t o0 = 0; o0 < kQNR; o0 += 16) {
+    for (int64_t k = 0; k < kc; k += 64) {
+      // The same values of the rows 16 further on are fetched while these decode (the mapped
+      // file's 4 KiB pages stop the hardware prefetchers at every page boundary): 64 values take
+      // at most 68 bytes, two cache lines.
+      const uint64_t a = static_cast<uint64_t>(k0 + k) * f.block_bytes / f.block;
+      for (int i = 0; i < 16 && c0 + o0 + i + 16 < w.n_out; ++i) {
+        const uint8_t* ahead = w.row(c0 + o0 + i + 16) + a;
+        __builtin_prefetch(ahead, 0, 3);
+        __builtin_prefetch(ahead + 64, 0, 3);
+      }
+      if constexpr (Load::kSuper) {
+        if (k % 256 == 0) {  // one super-block of 16 rows: its 16 scale lanes per row, transposed
+          __m512 sc[16];
+          for (int i = 0; i < 16; ++i)
+            sc[i] = o0 + i < n ? Load::scales(w.row(c0 + o0 + i) + ((k0 + k) / 256) * Load::kBytes) : _mm512_setzero_ps();
+          __m512i* t = reinterpret_cast<__m512i*>(sc);
+          transpose16_epi32(t);
+          // lane j of a row -> scale j: Q6_K groups 0..15, or Q4_K/Q5_K S[0..7] then M[0..7].
+          for (int j = 0; j < 16; ++j) {
+            float* dst = f.has_min ? (j < 8 ? p.S + (k / 32 + j) * kQNR : p.M + (k / 32 + j - 8) * kQNR)
+                                   : p.S + (k / 16 + j) * kQNR;
+            _mm512_storeu_ps(dst + o0, sc[j]);
+          }
+        }
+      }
+      __m512i r[16];
+      for (int i = 0; i < 16; ++i) {
+        float* S = p.S + (k / f.group) * kQNR + o0 + i;
+        float* M = p.M + (k / 32) * kQNR + o0 + i;
+        if (o0 + i >= n) {
+          r[i] = _mm512_setzero_si512();
+          if (!Load::kSuper) {
+            for (int64_t g = 0; g < 64 / f.group; ++g) S[g * kQNR] = 0.0f;
+            if (f.has_min)
+              for (int64_t b = 0; b < 2; ++b) M[b * kQNR] = 0.0f;
+          }
+          continue;
+        }
+        r[i] = Load::load(w.row(c0 + o0 + i), k0 + k, S, M);
+      }
+      transpose16_epi32(r);
+      for (int j = 0; j < 16; ++j) _mm512_store_si512(p.u + ((k / 4 + j) * kQNR + o0) * 4, r[j]);
+    }
+  }
+}
+
+// The fused path of a type, or false (k0 and kc must be multiples of 64, and of 256 for K-quants).
+bool fused_panel(const WeightView& w, int64_t c0, int64_t n, int64_t k0, int64_t kc, const QPanel& p) {
+  if (active_isa() < Isa::kAVX512 || kc % 64 != 0 || k0 % 64 != 0) return false;
+  const QFormat f = qformat(w.type);
+  if (f.block == 256 && (kc % 256 != 0 || k0 % 256 != 0)) return false;
+  switch (w.type) {
+    case GGMLType::Q8_0: fused_panel_avx512<LoadQ8_0>(w, c0, n, k0, kc, p, f); return true;
+    case GGMLType::Q4_0: fused_panel_avx512<LoadQ45_0<false>>(w, c0, n, k0, kc, p, f); return true;
+    case GGMLType::Q5_0: fused_panel_avx512<LoadQ45_0<true>>(w, c0, n, k0, kc, p, f); return true;
+    case GGMLType::Q4_K: fused_panel_avx512<LoadQ45_K<false>>(w, c0, n, k0, kc, p, f); return true;
+    case GGMLType::Q5_K: fused_panel_avx512<LoadQ45_K<true>>(w, c0, n, k0, kc, p, f); return true;
+    case GGMLType::Q6_K: fused_panel_avx512<LoadQ6_K>(w, c0, n, k0, kc, p, f); return true;
+    default: return false;
+  }
+}
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -407,15 +593,15 @@ bool qformat_supported(GGMLType t) {
 
 QFormat qformat(GGMLType t) {
   switch (t) {
-    case GGMLType::Q8_0: return {32, 128, false, 32};
-    case GGMLType::Q4_0: return {32, 8, false, 32};
-    case GGMLType::Q5_0: return {32, 16, false, 32};
-    case GGMLType::Q4_1: return {32, 0, true, 32};
-    case GGMLType::Q5_1: return {32, 0, true, 32};
-    case GGMLType::Q4_K: return {32, 0, true, 256};
-    case GGMLType::Q5_K: return {32, 0, true, 256};
-    case GGMLType::Q6_K: return {16, 32, false, 256};
-    case GGMLType::NVFP4: return {16, 12, false, 64};
+    case GGMLType::Q8_0: return {32, 128, false, 32, 34};
+    case GGMLType::Q4_0: return {32, 8, false, 32, 18};
+    case GGMLType::Q5_0: return {32, 16, false, 32, 22};
+    case GGMLType::Q4_1: return {32, 0, true, 32, 20};
+    case GGMLType::Q5_1: return {32, 0, true, 32, 24};
+    case GGMLType::Q4_K: return {32, 0, true, 256, 144};
+    case GGMLType::Q5_K: return {32, 0, true, 256, 176};
+    case GGMLType::Q6_K: return {16, 32, false, 256, 210};
+    case GGMLType::NVFP4: return {16, 12, false, 64, 36};
     default: return {};
   }
 }
@@ -424,6 +610,9 @@ void decode_qpanel(const WeightView& w, int64_t c0, int64_t n, int64_t k0, int64
   thread_local Stage stage;
   const QFormat f = qformat(w.type);
   const Isa isa = active_isa();
+#ifdef DG_X86
+  if (fused_panel(w, c0, n, k0, kc, p)) return;
+#endif
   const bool legacy = is_legacy(w.type);
   const uint64_t row_span = dequant_row_bytes(w.type, k0 + kc) - dequant_row_bytes(w.type, k0);
   for (int64_t o = 0; o < kQNR; ++o) {

@@ -37,6 +37,7 @@ struct QFormat {
   int zero = 0;          // Z
   bool has_min = false;  // M present
   int block = 32;        // values per storage block (32, 64 or 256)
+  int block_bytes = 34;  // bytes per storage block
 };
 
 // Whether the int8 kernels read type t, and how.
