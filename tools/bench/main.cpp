@@ -358,6 +358,7 @@ int run(const Options& o) {
   auto med_ms = [&](dg::Phase p) { return 1e3 * median(ph[static_cast<size_t>(p)]); };
   std::vector<PhaseRow> rows = {
       {"embed", med_ms(dg::Phase::kEmbed), 0, false},
+      {"self_cond_probs", med_ms(dg::Phase::kSelfCondProbs), 0, false},
       {"self_cond_soft_embed", med_ms(dg::Phase::kSelfCondSoft), f_sc_soft / 1e9, false},
       {"self_cond_mlp", med_ms(dg::Phase::kSelfCondMLP), f_sc_mlp / 1e9, false},
       {"attn_proj", med_ms(dg::Phase::kAttnProj), f_attn_proj / 1e9, true},

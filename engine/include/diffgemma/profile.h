@@ -10,7 +10,8 @@ namespace dg {
 
 enum class Phase : int {
   kEmbed = 0,      // token embedding lookups (canvas or prompt)
-  kSelfCondSoft,   // softmax(sc_logits) @ E (the soft embedding, steps >= 2 of a canvas)
+  kSelfCondProbs,  // softmax(sc_logits) (steps >= 2 of a canvas)
+  kSelfCondSoft,   // probs @ E (the soft embedding)
   kSelfCondMLP,    // self-conditioning pre-norm, gated MLP, add, norm
   kAttnProj,       // attention norms, Q/K/V/O projections, q/k/v norms, rope, residual add
   kAttnCore,       // scores, softmax, P @ V over cached prefix + new rows

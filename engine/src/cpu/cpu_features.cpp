@@ -130,6 +130,7 @@ void set_kernel_isa_string(const char* isa) {
 const char* phase_name(Phase p) {
   switch (p) {
     case Phase::kEmbed: return "embed";
+    case Phase::kSelfCondProbs: return "self_cond_probs";
     case Phase::kSelfCondSoft: return "self_cond_soft_embed";
     case Phase::kSelfCondMLP: return "self_cond_mlp";
     case Phase::kAttnProj: return "attn_proj";

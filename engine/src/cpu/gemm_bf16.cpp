@@ -34,6 +34,7 @@ constexpr int64_t kSpan = 256;  // columns decoded together (a K-quant super-blo
 constexpr int64_t kPanels = kSpan / NR;
 constexpr int64_t KC = 512;     // W rows per chunk (256 pairs)
 constexpr int kMR = 12;
+constexpr int64_t kPrefetchRows = 16;  // W rows fetched ahead of the one being widened
 
 #define DG_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c")))
 
@@ -87,7 +88,13 @@ struct Store {
 
 DG_BF16_TARGET void pack_chunk(const WeightView& w, int64_t c0, int64_t ncol, int64_t k0, int64_t kc, Store& s) {
   const int64_t n_pan = (ncol + NR - 1) / NR;
+  // A span reads a short piece of every W row (rows are far apart): fetch the rows a few pairs
+  // ahead, or every piece waits on memory.
+  const uint64_t first = dequant_row_bytes(w.type, c0 / 256 * 256), last = dequant_row_bytes(w.type, std::min<int64_t>(
+                                                                          w.n_in, (c0 + ncol + 255) / 256 * 256));
   for (int64_t i = 0; i < (kc + 1) / 2; ++i) {
+    for (int64_t r = k0 + 2 * i + kPrefetchRows; r < std::min(w.n_out, k0 + 2 * i + kPrefetchRows + 2); ++r)
+      for (uint64_t b = first; b < last; b += 64) __builtin_prefetch(w.row(r) + b, 0, 3);
     for (int h = 0; h < 2; ++h) {
       const int64_t r = k0 + 2 * i + h;
       if (r < w.n_out) widen_cols(w, r, c0, ncol, s.rows[h]);

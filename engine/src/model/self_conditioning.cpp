@@ -17,7 +17,7 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
   embed(canvas, T, x.data());
   PhaseClock clk(prof);
   if (sc_logits) {
-    clk.at(Phase::kSelfCondSoft);
+
     // Row groups of sc_rows bound the [rows, V] probability buffer (canvas-sized, not batch-sized).
     // Fast path with AVX512-BF16 on a quantized embedding (whose products already see 8-bit
     // activations elsewhere): the probabilities in bfloat16 and bf16 dot products. Float
@@ -27,6 +27,7 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
     if (bf16 && sc_prob16.empty()) sc_prob16.resize(sc_prob.size());  // once per context
     for (int64_t t0 = 0; t0 < T; t0 += sc_rows) {
       const int64_t n = T - t0 < sc_rows ? T - t0 : sc_rows;
+      clk.at(Phase::kSelfCondProbs);
       pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
         for (int64_t t = b; t < e; ++t) {
           float* p = sc_prob.data() + t * V;
@@ -35,6 +36,7 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
           if (bf16) to_bf16(p, sc_prob16.data() + t * V, V);
         }
       });
+      clk.at(Phase::kSelfCondSoft);
       if (bf16) {
         const int64_t n_panels = H / 32;
         pool.parallel_for(n_panels, [&](int64_t b, int64_t e, int) {
