@@ -10,6 +10,7 @@
 #include "bindings.h"
 #include "diffgemma/error.h"
 #include "diffgemma/gguf.h"
+#include "diffgemma/kernel_probe.h"
 #include "diffgemma/quant.h"
 #include "diffgemma/quantize_model.h"
 
@@ -89,6 +90,39 @@ void register_quant(py::module_& m) {
         return out;
       },
       py::arg("path"), py::arg("type"), "[(tensor name, ggml type id)] that quantize_file would write");
+
+  // Kernel probes (tests): one product through the engine's kernels with the process's path/ISA.
+  auto probe = [](bool soft_embed) {
+    return [soft_embed](uint32_t type, py::buffer w, int64_t n_out, int64_t n_in, float out_scale,
+                        py::array_t<float, py::array::c_style | py::array::forcecast> x, int threads) {
+      const dg::GGMLType t = checked_type(type);
+      const py::buffer_info info = w.request();
+      const uint64_t need = static_cast<uint64_t>(n_out) * dg::quant_bytes(t, n_in);
+      if (static_cast<uint64_t>(info.size) * static_cast<uint64_t>(info.itemsize) != need)
+        throw dg::Error("probe: weight bytes do not match " + std::to_string(n_out) + " x " + std::to_string(n_in));
+      const int64_t k_in = soft_embed ? n_out : n_in, k_out = soft_embed ? n_in : n_out;
+      if (x.ndim() != 2 || x.shape(1) != k_in) throw dg::Error("probe: x must be [rows, " + std::to_string(k_in) + "]");
+      const int64_t rows = x.shape(0);
+      py::array_t<float> y({rows, k_out});
+      const auto* wp = static_cast<const uint8_t*>(info.ptr);
+      const float* xp = x.data();
+      float* yp = y.mutable_data();
+      py::gil_scoped_release release;
+      if (soft_embed) dg::probe_soft_embed(t, wp, n_out, n_in, out_scale, xp, rows, yp, threads);
+      else dg::probe_linear(t, wp, n_out, n_in, out_scale, xp, rows, yp, threads);
+      return y;
+    };
+  };
+  m.def("probe_linear", probe(false), py::arg("type"), py::arg("w"), py::arg("n_out"), py::arg("n_in"),
+        py::arg("out_scale"), py::arg("x"), py::arg("threads") = 1,
+        "y = out_scale * x @ W^T through the kernels (W: n_out rows of n_in values, raw blocks)");
+  m.def("probe_soft_embed", probe(true), py::arg("type"), py::arg("w"), py::arg("n_out"), py::arg("n_in"),
+        py::arg("out_scale"), py::arg("p"), py::arg("threads") = 1,
+        "y = out_scale * p @ W through the kernels (p: [rows, n_out])");
+
+  m.def(
+      "quant_mix_file_type", [](const std::string& type) { return dg::quant_mix_file_type(checked_mix(type)); },
+      py::arg("type"), "general.file_type (llama.cpp's LlamaFileType id) of a quantization mix");
 
   m.def(
       "quantize_file",

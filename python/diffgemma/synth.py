@@ -19,7 +19,13 @@ N(0, 0.02) too (times sqrt(2816) at the input, so unit-scale activations), norm 
 scalars 1. Every RMSNorm renormalises, so activations stay finite through
 any number of layers. The output is a pure function of the arguments (same seed, same bytes).
 
-Other weight types (Q6_K, Q5_K_M, Q4_K_M, NVFP4): write BF16 here, then run ``diffgemma-quantize``.
+The quantized mixes (``--outtype Q8_0 / Q6_K / Q5_K_M / Q4_K_M / Q5_0 / NVFP4``) take each tensor's
+type from diffgemma-quantize's own rules (llama.cpp's mix rules; read off a probe file with the same
+names, metadata and row lengths), and quantize the generated values chunk by chunk with its block
+quantizers, so no full-precision copy is ever written: the full-size Q4_K_M file (about 16 GB) is
+made directly. NVFP4 tensors get a second-level scale from their values' spread (amax of N(0, 0.02)
+over a few million draws), written as the `.scale` tensors the loader reads (folded into
+ffn_down_exps.scale for the expert down projections, as the converters do).
 """
 
 from __future__ import annotations
@@ -39,9 +45,10 @@ from .convert.hf_config import HParams
 from .convert.hf_vocab import load_vocab
 from .convert.layout import ARCH, OUTTYPES, TensorPlan, expected_tensors, output_type, rope_freqs
 from .convert.metadata import build_metadata
+from .quantizer import TYPES as MIXES
 from .tiny import write_gemma4_tokenizer_files
 
-__all__ = ["real_hparams", "synth_tensors", "write_synth", "main"]
+__all__ = ["real_hparams", "synth_tensors", "write_synth", "main", "MIXES"]
 
 CHUNK_ELEMENTS = 1 << 22  # 16 MiB of float32 per generated chunk
 WEIGHT_STD = 0.02
@@ -103,7 +110,7 @@ def real_hparams(n_layer: int, pattern: str = "real", small: bool = False, wide:
 
 def synth_tensors(hp: HParams, outtype: str) -> list[TensorPlan]:
     """The converter's tensor plan for `hp` (llama.cpp loader order), with no checkpoint behind it."""
-    big = OUTTYPES[outtype][0]
+    big = OUTTYPES[outtype if outtype in OUTTYPES else "f32"][0]
     plans = [TensorPlan(name, shape, output_type(name, shape, big), source=hf) for name, hf, shape in expected_tensors(hp)]
     freqs = rope_freqs(hp)
     plans.append(TensorPlan("rope_freqs.weight", freqs.shape, GGMLQuantizationType.F32, generated=freqs))
@@ -126,15 +133,57 @@ def _values(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
+# NVFP4 second-level scale of N(0, WEIGHT_STD) weights: amax / (6 * 448) with amax ~ 5.5 sigma (the
+# largest of a few million normal draws); larger values saturate at the E2M1 maximum.
+NVFP4_SCALE = float(np.float32(5.5 * WEIGHT_STD / (6 * 448)))
+
+
 def _encode(x: np.ndarray, qtype: GGMLQuantizationType) -> np.ndarray:
     if qtype == GGMLQuantizationType.F32:
         return x
     if qtype == GGMLQuantizationType.F16:
         return x.astype(np.float16)
-    return quants.quantize(x, qtype)  # BF16 (round to nearest even) and Q8_0, as the converter does
+    if qtype in (GGMLQuantizationType.BF16, GGMLQuantizationType.Q8_0):
+        return quants.quantize(x, qtype)  # round to nearest even, as the converter does
+    from . import _core  # our block quantizers (K-quants, Q5_0, NVFP4)
+
+    scale = NVFP4_SCALE if qtype == GGMLQuantizationType.NVFP4 else 1.0
+    return _core.quantize(int(qtype), np.ascontiguousarray(x, dtype=np.float32), scale)
 
 
-def _write_tensor(fout, t: TensorPlan, seed: int) -> int:
+def _mix_types(hp: HParams, vocab, tensors: list[TensorPlan], mix: str) -> dict[str, GGMLQuantizationType]:
+    """Each tensor's type under `mix`, by diffgemma-quantize's rules: they depend on names, row
+    lengths, expert counts and metadata only, so a probe file with one row per matrix (per expert)
+    answers for the real one."""
+    from . import _core
+
+    def probe_shape(shape):
+        return shape if len(shape) == 1 else (*shape[:-2], 1, shape[-1])
+
+    probe_tensors = [TensorPlan(t.name, probe_shape(t.shape), GGMLQuantizationType.F32,
+                                generated=np.zeros(probe_shape(t.shape), np.float32)) for t in tensors]
+    with tempfile.TemporaryDirectory() as d:
+        probe = Path(d) / "probe.gguf"
+        _write_gguf(probe, build_metadata(hp, vocab, probe_tensors, "f32", "probe"), probe_tensors, seed=0)
+        return {name: GGMLQuantizationType(t) for name, t in _core.quantization_plan(str(probe), mix)}
+
+
+def _apply_mix(hp: HParams, vocab, tensors: list[TensorPlan], mix: str) -> list[TensorPlan]:
+    """The tensor plan with the mix's types, plus the NVFP4 second-level `.scale` tensors."""
+    types = _mix_types(hp, vocab, tensors, mix)
+    out, nvfp4 = [], GGMLQuantizationType.NVFP4
+    for t in tensors:
+        qtype = types.get(t.name, t.qtype)
+        out.append(dataclasses.replace(t, qtype=qtype))
+        if qtype != nvfp4 or t.name.endswith("ffn_down_exps.weight"):
+            continue  # the down projections' scale is folded into ffn_down_exps.scale (_values)
+        n = t.shape[0] if len(t.shape) == 3 else 1
+        out.append(TensorPlan(t.name[: -len(".weight")] + ".scale", (n,), GGMLQuantizationType.F32,
+                              generated=np.full(n, NVFP4_SCALE, np.float32)))
+    return out
+
+
+def _write_tensor(fout, t: TensorPlan, seed: int, fold_nvfp4: bool = False) -> int:
     if t.generated is not None:
         data = np.ascontiguousarray(t.generated, dtype=np.float32)
         fout.write(memoryview(data).cast("B"))
@@ -143,29 +192,64 @@ def _write_tensor(fout, t: TensorPlan, seed: int) -> int:
     n_cols = t.shape[-1]
     n_rows = t.numel // n_cols
     step = max(1, CHUNK_ELEMENTS // n_cols)
+    # Values are drawn in order on this thread (the bytes depend on the seed only); encoding (our
+    # C++ quantizers release the GIL) runs on every core, a bounded window of chunks at a time.
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = os.cpu_count() or 1
     written = 0
-    for r0 in range(0, n_rows, step):
-        rows = min(step, n_rows - r0)
-        chunk = _encode(_values(t.name, rows * n_cols, rng).reshape(rows, n_cols), t.qtype)
-        chunk = np.ascontiguousarray(chunk)
-        fout.write(memoryview(chunk).cast("B"))
-        written += chunk.nbytes
+    pending: deque = deque()
+
+    def drain(keep: int) -> None:
+        nonlocal written
+        while len(pending) > keep:
+            chunk = pending.popleft().result()
+            fout.write(memoryview(chunk).cast("B"))
+            written += chunk.nbytes
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for r0 in range(0, n_rows, step):
+            rows = min(step, n_rows - r0)
+            values = _values(t.name, rows * n_cols, rng).reshape(rows, n_cols)
+            if fold_nvfp4:  # ffn_down_exps.scale of NVFP4 experts: per_expert_scale * second-level scale
+                values = (values * np.float32(NVFP4_SCALE)).astype(np.float32)
+            pending.append(pool.submit(lambda v: np.ascontiguousarray(_encode(v, t.qtype)), values))
+            drain(2 * workers)
+        drain(0)
     return written
+
+
+OUTTYPE_CHOICES = (*OUTTYPES, *MIXES)
 
 
 def write_synth(outfile: Path, n_layer: int, outtype: str = "bf16", seed: int = 0, pattern: str = "real",
                 small: bool = False, progress: bool = False, wide: bool = False) -> Path:
-    """Write the synthetic model; returns the path. small / wide: the test shapes (real_hparams)."""
-    if outtype not in OUTTYPES:
-        raise ValueError(f"unknown outtype {outtype!r}; choose one of {', '.join(OUTTYPES)}")
+    """Write the synthetic model; returns the path. small / wide: the test shapes (real_hparams).
+    outtype: f32, f16, bf16, q8_0 (the converter's types) or a quantization mix (MIXES)."""
+    if outtype not in OUTTYPE_CHOICES:
+        raise ValueError(f"unknown outtype {outtype!r}; choose one of {', '.join(OUTTYPE_CHOICES)}")
     outfile = Path(outfile)
     hp = real_hparams(n_layer, pattern, small, wide)
     with tempfile.TemporaryDirectory() as tok_dir:
         write_gemma4_tokenizer_files(tok_dir, hp.vocab_size)
         vocab = load_vocab(Path(tok_dir))
     tensors = synth_tensors(hp, outtype)
-    kvs = build_metadata(hp, vocab, tensors, outtype, f"synthetic-{n_layer}L-{outtype}")
+    if outtype in MIXES:
+        from . import _core
 
+        tensors = _apply_mix(hp, vocab, tensors, outtype)
+        kvs = build_metadata(hp, vocab, tensors, "f32", f"synthetic-{n_layer}L-{outtype}")
+        kvs = [dataclasses.replace(kv, value=_core.quant_mix_file_type(outtype)) if kv.key == "general.file_type"
+               else kv for kv in kvs]
+    else:
+        kvs = build_metadata(hp, vocab, tensors, outtype, f"synthetic-{n_layer}L-{outtype}")
+    _write_gguf(outfile, kvs, tensors, seed, progress)
+    return outfile
+
+
+def _write_gguf(outfile: Path, kvs, tensors: list[TensorPlan], seed: int, progress: bool = False) -> None:
+    types = {t.name: t.qtype for t in tensors}
     tmp = outfile.with_name(f".{outfile.name}.{os.getpid()}.part")
     writer = GGUFWriter(None, ARCH)
     try:
@@ -182,7 +266,9 @@ def write_synth(outfile: Path, n_layer: int, outtype: str = "bf16", seed: int = 
         total = sum(t.nbytes for t in tensors)
         done = 0
         for t in tensors:
-            n = _write_tensor(fout, t, seed)
+            fold = t.name.endswith("ffn_down_exps.scale") and \
+                types.get(t.name[: -len(".scale")] + ".weight") == GGMLQuantizationType.NVFP4
+            n = _write_tensor(fout, t, seed, fold)
             if n != t.nbytes:
                 raise AssertionError(f"{t.name}: wrote {n} bytes, the tensor table says {t.nbytes}")
             fout.write(b"\0" * (-fout.tell() % writer.data_alignment))
@@ -197,7 +283,6 @@ def write_synth(outfile: Path, n_layer: int, outtype: str = "bf16", seed: int = 
         writer.close()
         tmp.unlink(missing_ok=True)
         raise
-    return outfile
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--outfile", required=True, type=Path)
     ap.add_argument("--layers", type=int, default=6, help="number of layers (default 6: 5 sliding + 1 full)")
-    ap.add_argument("--outtype", default="bf16", choices=sorted(OUTTYPES), help="type of the big matrices")
+    ap.add_argument("--outtype", default="bf16", choices=OUTTYPE_CHOICES,
+                    help="type of the big matrices (f32/f16/bf16/q8_0), or a quantization mix with "
+                         "diffgemma-quantize's per-tensor rules (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q5_0, NVFP4)")
     ap.add_argument("--pattern", default="real",
                     help="layer types: real (full when i %% 6 == 5), sliding, full, or S/F per layer (e.g. SF)")
     ap.add_argument("--seed", type=int, default=0)
