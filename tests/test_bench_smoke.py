@@ -78,7 +78,7 @@ def test_bench_json(small_model, bench):
     assert [p["tokens"] for p in out["prefill"]] == [8, 32]
     assert all(p["tokens_per_s"] > 0 for p in out["prefill"])
     phases = out["step"]["phases"]
-    for name in ("self_cond_soft_embed", "self_cond_mlp", "attn_proj", "attn_core", "dense_mlp", "moe_router",
+    for name in ("self_cond_probs", "self_cond_soft_embed", "self_cond_mlp", "attn_proj", "attn_core", "dense_mlp", "moe_router",
                  "moe_experts", "lm_head", "vocab_softmax_entropy_sample"):
         assert phases[name]["ms"] >= 0, name
     for name in ("attn_proj", "dense_mlp", "moe_experts", "lm_head"):
@@ -86,14 +86,17 @@ def test_bench_json(small_model, bench):
     step = out["step"]
     assert step["total_ms"] > 0 and step["per_layer_ms"] > 0 and step["extrapolated_30_layers_ms"] > 0
     assert out["commit_ms"] > 0
-    assert set(out["peaks_gflops"]) == {"isa", "fp32_fma", "fp64_fma", "int8_dot"}
+    assert set(out["peaks_gflops"]) == {"isa", "fp32_fma", "fp64_fma", "int8_dot", "bf16_dot"}
+    # the whole file is mapped and the engine's buffers come on top
+    assert out["peak_rss_bytes"] > 0 and out["file_bytes"] == small_model.stat().st_size
 
 
 def test_bench_table_and_errors(small_model, bench):
     r = subprocess.run([bench, "-m", str(small_model), "-t", "1", "--runs", "1", "--warmup", "0", "--no-peaks",
                         "--prompt-lengths", "0", "--kernels", "reference"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    for word in ("denoising step", "moe_experts", "lm_head", "per layer", "commit pass", "kernels reference"):
+    for word in ("denoising step", "moe_experts", "lm_head", "per layer", "commit pass", "kernels reference",
+                 "peak RSS"):
         assert word in r.stdout, word
     r = subprocess.run([bench, "-m", str(small_model) + ".missing"], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.startswith("error: ")

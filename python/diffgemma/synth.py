@@ -23,7 +23,11 @@ The quantized mixes (``--outtype Q8_0 / Q6_K / Q5_K_M / Q4_K_M / Q5_0 / NVFP4``)
 type from diffgemma-quantize's own rules (llama.cpp's mix rules; read off a probe file with the same
 names, metadata and row lengths), and quantize the generated values chunk by chunk with its block
 quantizers, so no full-precision copy is ever written: the full-size Q4_K_M file (about 16 GB) is
-made directly. NVFP4 tensors get a second-level scale from their values' spread (amax of N(0, 0.02)
+made directly. Our K-quant, Q5_0 and NVFP4 quantizers search their scales (a few million values a
+second per core), so a large tensor in those formats is filled with rows drawn at random from a
+pool of 256 rows that were quantized from N(0, 0.02) values: the blocks are real quantized blocks
+of the right statistics, only the rows repeat (which no kernel can exploit: every row is still
+read and decoded). NVFP4 tensors get a second-level scale from their values' spread (amax of N(0, 0.02)
 over a few million draws), written as the `.scale` tensors the loader reads (folded into
 ffn_down_exps.scale for the expert down projections, as the converters do).
 """
@@ -183,6 +187,11 @@ def _apply_mix(hp: HParams, vocab, tensors: list[TensorPlan], mix: str) -> list[
     return out
 
 
+POOL_ROWS = 256
+POOLED = (GGMLQuantizationType.Q4_K, GGMLQuantizationType.Q5_K, GGMLQuantizationType.Q6_K,
+          GGMLQuantizationType.Q5_0, GGMLQuantizationType.Q5_1, GGMLQuantizationType.NVFP4)
+
+
 def _write_tensor(fout, t: TensorPlan, seed: int, fold_nvfp4: bool = False) -> int:
     if t.generated is not None:
         data = np.ascontiguousarray(t.generated, dtype=np.float32)
@@ -192,6 +201,15 @@ def _write_tensor(fout, t: TensorPlan, seed: int, fold_nvfp4: bool = False) -> i
     n_cols = t.shape[-1]
     n_rows = t.numel // n_cols
     step = max(1, CHUNK_ELEMENTS // n_cols)
+    if t.qtype in POOLED and n_rows > 4 * POOL_ROWS and not fold_nvfp4:
+        pool = np.ascontiguousarray(_encode(_values(t.name, POOL_ROWS * n_cols, rng).reshape(POOL_ROWS, n_cols), t.qtype))
+        pool = pool.reshape(POOL_ROWS, -1)
+        written = 0
+        for r0 in range(0, n_rows, step):
+            chunk = np.ascontiguousarray(pool[rng.integers(0, POOL_ROWS, min(step, n_rows - r0))])
+            fout.write(memoryview(chunk).cast("B"))
+            written += chunk.nbytes
+        return written
     # Values are drawn in order on this thread (the bytes depend on the seed only); encoding (our
     # C++ quantizers release the GIL) runs on every core, a bounded window of chunks at a time.
     from collections import deque

@@ -5,7 +5,7 @@
 //                   [--prompt-lengths 128,512] [--kernels fast|exact|reference] [--json]
 //
 // Measures, each as the median of --runs runs after --warmup runs:
-//   - the machine's peaks on the same threads: fp32 FMA, fp64 FMA and int8 dot (VNNI);
+//   - the machine's peaks on the same threads: fp32 FMA, fp64 FMA, int8 dot (VNNI) and bf16 dot;
 //   - prefill (the causal encoder pass) in tokens/s at each prompt length;
 //   - one denoising step of fixed work (a full canvas over a cached prefix of --prefix tokens, with
 //     self-conditioning from the previous step's logits) split into phases (diffgemma/profile.h)
@@ -13,6 +13,9 @@
 //     each with its FLOPs and achieved GFLOP/s against the peaks;
 //   - the commit pass (re-encoding the committed canvas);
 // and extrapolates the step to the real model's 30 layers: fixed part + 30 x (layer time / layers).
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -99,6 +102,21 @@ __attribute__((target("avx512f,avx512vnni"))) double dot_i8_avx512(int64_t iters
   }
   return static_cast<double>(s);
 }
+__attribute__((target("avx512f,avx512bf16"))) double dot_bf16_avx512(int64_t iters) {
+  __m512 a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1e-3f * i);
+  const __m512bh b = reinterpret_cast<__m512bh>(_mm512_set1_epi32(0x3f803f80));  // (1.0, 1.0)
+  const __m512bh c = reinterpret_cast<__m512bh>(_mm512_set1_epi32(0x33d633d6));  // tiny
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_dpbf16_ps(a[i], b, c);
+  alignas(64) float t[16];
+  float s = 0;
+  for (int i = 0; i < 12; ++i) {
+    _mm512_store_ps(t, a[i]);
+    for (float v : t) s += v;
+  }
+  return s;
+}
 __attribute__((target("avx2,fma"))) double fma_f32_avx2(int64_t iters) {
   __m256 a[12];
   for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_ps(1.0f + 1e-7f * i);
@@ -129,9 +147,16 @@ __attribute__((target("avx2,fma"))) double fma_f64_avx2(int64_t iters) {
 }
 #endif
 
+// Peak resident set of this process (getrusage: KiB on Linux).
+uint64_t peak_rss_bytes() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
 struct Peaks {
   std::string isa = "scalar";
-  double fp32 = 0, fp64 = 0, int8 = 0;  // G(FL)OP/s on all threads; 0: not measurable
+  double fp32 = 0, fp64 = 0, int8 = 0, bf16 = 0;  // G(FL)OP/s on all threads; 0: not measurable
 };
 
 // Runs fn(iters) on n threads at once; returns total ops/s given ops per iteration per thread.
@@ -159,6 +184,7 @@ Peaks measure_peaks(int n_threads) {
     p.fp32 = run_peak(n_threads, 12.0 * 16 * 2, fma_f32_avx512);
     p.fp64 = run_peak(n_threads, 12.0 * 8 * 2, fma_f64_avx512);
     if (__builtin_cpu_supports("avx512vnni")) p.int8 = run_peak(n_threads, 12.0 * 64 * 2, dot_i8_avx512);
+    if (__builtin_cpu_supports("avx512bf16")) p.bf16 = run_peak(n_threads, 12.0 * 32 * 2, dot_bf16_avx512);
   } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
     p.isa = "avx2";
     p.fp32 = run_peak(n_threads, 12.0 * 8 * 2, fma_f32_avx2);
@@ -264,6 +290,8 @@ int run(const Options& o) {
   const dg::ModelHParams& hp = model->hparams();
   const int n_threads = model->n_threads();
   const Peaks peaks = o.no_peaks ? Peaks{} : measure_peaks(n_threads);
+  struct stat st {};
+  const uint64_t file_bytes = stat(o.model.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 
   const int64_t C = hp.canvas_length, V = hp.n_vocab, H = hp.n_embd;
   int64_t longest = 0;
@@ -383,8 +411,10 @@ int run(const Options& o) {
                 dg::kernel_mode_string(), dg::kernel_isa_string());
     std::printf("\"canvas\":%lld,\"prefix\":%lld,\"runs\":%d,\"warmup\":%d,", static_cast<long long>(C),
                 static_cast<long long>(o.prefix), o.runs, o.warmup);
-    std::printf("\"peaks_gflops\":{\"isa\":\"%s\",\"fp32_fma\":%.1f,\"fp64_fma\":%.1f,\"int8_dot\":%.1f},",
-                peaks.isa.c_str(), peaks.fp32, peaks.fp64, peaks.int8);
+    std::printf("\"peaks_gflops\":{\"isa\":\"%s\",\"fp32_fma\":%.1f,\"fp64_fma\":%.1f,\"int8_dot\":%.1f,\"bf16_dot\":%.1f},",
+                peaks.isa.c_str(), peaks.fp32, peaks.fp64, peaks.int8, peaks.bf16);
+    std::printf("\"file_bytes\":%llu,\"peak_rss_bytes\":%llu,", static_cast<unsigned long long>(file_bytes),
+                static_cast<unsigned long long>(peak_rss_bytes()));
     std::printf("\"prefill\":[");
     for (size_t i = 0; i < prefill.size(); ++i)
       std::printf("%s{\"tokens\":%lld,\"ms\":%.2f,\"tokens_per_s\":%.2f}", i ? "," : "",
@@ -406,27 +436,29 @@ int run(const Options& o) {
   std::printf("threads    %d, kernels %s (%s), median of %d runs after %d warm-up\n", n_threads,
               dg::kernel_mode_string(), dg::kernel_isa_string(), o.runs, o.warmup);
   if (!o.no_peaks)
-    std::printf("peaks      %s: fp32 FMA %.1f GFLOP/s, fp64 FMA %.1f GFLOP/s, int8 dot %.1f GOP/s\n",
-                peaks.isa.c_str(), peaks.fp32, peaks.fp64, peaks.int8);
+    std::printf("peaks      %s: fp32 FMA %.1f GFLOP/s, fp64 FMA %.1f GFLOP/s, int8 dot %.1f GOP/s, bf16 dot %.1f GFLOP/s\n",
+                peaks.isa.c_str(), peaks.fp32, peaks.fp64, peaks.int8, peaks.bf16);
   std::printf("\nprefill\n");
   for (const auto& p : prefill)
     std::printf("  %6lld tokens  %10.1f ms  %8.2f tokens/s\n", static_cast<long long>(p.tokens), p.ms,
                 p.tokens * 1e3 / p.ms);
   std::printf("\ndenoising step (canvas %lld over a %lld-token prefix, self-conditioned)\n", static_cast<long long>(C),
               static_cast<long long>(o.prefix));
-  std::printf("  %-30s %10s %6s %9s %9s %7s %7s %7s\n", "phase", "ms", "%", "GFLOP", "GFLOP/s", "%fp32", "%fp64",
+  std::printf("  %-30s %10s %6s %9s %9s %7s %7s %7s\n", "phase", "ms", "%", "GFLOP", "GFLOP/s", "%fp32", "%bf16",
               "%int8");
   for (const auto& r : rows) {
     const double rate = r.ms > 0 ? r.gflop / r.ms * 1e3 : 0.0;
     auto pct = [&](double peak) { return peak > 0 && r.gflop > 0 ? 100.0 * rate / peak : 0.0; };
     std::printf("  %-30s %10.1f %6.1f %9.2f %9.1f %7.1f %7.1f %7.1f\n", r.name.c_str(), r.ms, 100.0 * r.ms / step_ms,
-                r.gflop, rate, pct(peaks.fp32), pct(peaks.fp64), pct(peaks.int8));
+                r.gflop, rate, pct(peaks.fp32), pct(peaks.bf16), pct(peaks.int8));
   }
   std::printf("  %-30s %10.1f %6.1f\n", "unattributed", other_ms, 100.0 * other_ms / step_ms);
   std::printf("  %-30s %10.1f\n", "total", step_ms);
   std::printf("\n  per layer %.1f ms, fixed part %.1f ms -> %.1f ms per step at 30 layers\n", per_layer_ms,
               fixed_ms + other_ms, step30_ms);
   std::printf("\ncommit pass (%lld tokens)  %.1f ms\n", static_cast<long long>(C), commit_ms);
+  std::printf("memory     file %.2f GB, peak RSS %.2f GB (file + %.2f GB)\n", file_bytes / 1e9, peak_rss_bytes() / 1e9,
+              (static_cast<double>(peak_rss_bytes()) - static_cast<double>(file_bytes)) / 1e9);
   return 0;
 }
 

@@ -1,14 +1,18 @@
 """The transformers peer of diffgemma-bench (issue 7, BENCHMARKS.md): one denoising step of
 DiffusionGemmaForBlockDiffusion at the real model's per-layer shapes, random weights, on CPU.
 
-    python tools/bench/peer_transformers.py --threads 2 --dtype bfloat16 --layers 1 2 --runs 3
+    python tools/bench/peer_transformers.py --threads 2 --dtype bfloat16 --layers 3 --runs 5
 
 Builds the model with L layers (real shapes: hidden 2816, 128 experts top-8 of width 704, vocab
-262144, 5:1 sliding/full pattern; tiny vision tower), encodes a --prefix-token prompt, then times
-`model(decoder_input_ids=canvas, self_conditioning_logits=...)` for a 256-token canvas: the
-self-conditioned decoder step with the LM head (median of --runs after one warm-up). With two layer
-counts, per layer = (t[L2] - t[L1]) / (L2 - L1) and fixed = t[L1] - L1 * per layer; also times the
-LM head (bf16 matmul + softcap) alone. Prints one JSON object.
+262144; layers sliding except the last, which transformers makes full attention; tiny vision
+tower), encodes a --prefix-token prompt, then times `model(decoder_input_ids=canvas,
+self_conditioning_logits=...)` for a 256-token canvas: the self-conditioned decoder step with the
+LM head (--runs timed after one warm-up). Forward hooks on the decoder layers time every layer
+directly, so the split needs no extrapolation between models: per sliding / full layer = the
+median of their layer times, fixed = median step - the layers' medians, and 30 layers = fixed +
+25 sliding + 5 full. Also times the LM head (bf16 matmul + softcap) alone. Prints one JSON object.
+(Subtracting the step times of two models with different layer counts is not reliable here: the
+fixed part differs between model instances by more than a layer costs.)
 """
 
 from __future__ import annotations
@@ -51,10 +55,16 @@ def build(layers: int, dtype):
     return model
 
 
-def time_step(model, prefix: int, runs: int) -> list[float]:
+def time_step(model, prefix: int, runs: int, layer_times: dict | None = None) -> list[float]:
     import torch
     from transformers import DynamicCache
 
+    started = {}
+    if layer_times is not None:
+        for i, layer in enumerate(model.model.decoder.layers):
+            layer_times[i] = []
+            layer.register_forward_pre_hook(lambda mod, args, i=i: started.__setitem__(i, time.perf_counter()))
+            layer.register_forward_hook(lambda mod, args, out, i=i: layer_times[i].append(time.perf_counter() - started[i]))
     g = torch.Generator().manual_seed(1)
     prompt = torch.randint(5, 262144, (1, prefix), generator=g)
     canvas = torch.randint(5, 262144, (1, 256), generator=g)
@@ -65,12 +75,18 @@ def time_step(model, prefix: int, runs: int) -> list[float]:
     with torch.no_grad():
         model.model.encoder(input_ids=prompt, past_key_values=cache)
         sc = model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=pos).logits.to(dtype)
+        if layer_times is not None:
+            for v in layer_times.values():
+                v.clear()
         for r in range(runs + 1):
             t0 = time.perf_counter()
             model(past_key_values=cache, decoder_input_ids=canvas, decoder_position_ids=pos,
                   self_conditioning_logits=sc)
             if r:
                 times.append(time.perf_counter() - t0)
+    if layer_times is not None:  # drop the warm-up pass of each layer
+        for v in layer_times.values():
+            del v[0]
     return times
 
 
@@ -96,26 +112,33 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
-    ap.add_argument("--layers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--layers", type=int, default=3, help="layers of the model (the last is full attention)")
     ap.add_argument("--prefix", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dtype = getattr(torch, a.dtype)
-    out = {"threads": a.threads, "dtype": a.dtype, "prefix": a.prefix, "torch": torch.__version__, "step_s": {}}
-    for n in a.layers:
-        model = build(n, dtype)
-        runs = time_step(model, a.prefix, a.runs)
-        out.setdefault("step_runs_s", {})[n] = runs
-        out["step_s"][n] = statistics.median(runs)
-        del model
+    import transformers
+
+    out = {"threads": a.threads, "dtype": a.dtype, "prefix": a.prefix, "layers": a.layers, "torch": torch.__version__,
+           "transformers": transformers.__version__}
+    model = build(a.layers, dtype)
+    kinds = model.config.get_text_config(decoder=True).layer_types
+    layer_times: dict = {}
+    runs = time_step(model, a.prefix, a.runs, layer_times)
+    del model
+    out["step_runs_s"] = runs
+    out["step_s"] = statistics.median(runs)
+    med = {i: statistics.median(v) for i, v in layer_times.items()}
+    out["layer_s"] = {f"{i}:{kinds[i]}": round(med[i], 4) for i in med}
+    sliding = [med[i] for i in med if kinds[i] == "sliding_attention"]
+    full = [med[i] for i in med if kinds[i] == "full_attention"]
+    out["sliding_layer_s"] = statistics.median(sliding) if sliding else None
+    out["full_layer_s"] = statistics.median(full) if full else None
+    out["fixed_s"] = out["step_s"] - sum(med.values())
+    if sliding and full:
+        out["extrapolated_30_layers_s"] = out["fixed_s"] + 25 * out["sliding_layer_s"] + 5 * out["full_layer_s"]
     out["lm_head_s"] = time_lm_head(dtype, a.runs)
-    if len(a.layers) >= 2:
-        l1, l2 = a.layers[0], a.layers[-1]
-        per = (out["step_s"][l2] - out["step_s"][l1]) / (l2 - l1)
-        out["per_layer_s"] = per
-        out["fixed_s"] = out["step_s"][l1] - l1 * per
-        out["extrapolated_30_layers_s"] = out["fixed_s"] + 30 * per
     print(json.dumps(out))
 
 

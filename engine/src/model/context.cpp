@@ -51,7 +51,6 @@ ContextImpl::ContextImpl(std::shared_ptr<const Model> model, const ContextParams
   cos_full.resize(sz(T, hp.n_rot_full / 2));
   sin_full.resize(sz(T, hp.n_rot_full / 2));
   sc_rows = std::min(T, hp.canvas_length);
-  sc_prob.resize(sz(sc_rows, hp.n_vocab));
 
   const int64_t widest = std::max({H, F, qw, I, kTransposedColumns});
   const int n_th = pool.n_threads();

@@ -60,8 +60,11 @@ struct ContextImpl {
   std::vector<float> cos_swa, sin_swa;     // [T, n_rot_swa/2]
   std::vector<float> cos_full, sin_full;   // [T, n_rot_full/2]
   int64_t sc_rows = 0;         // min(n_batch, canvas_length)
-  std::vector<float> sc_prob;  // [sc_rows, V]  softmax of the self-conditioning logits
-  std::vector<uint16_t> sc_prob16;  // [sc_rows, V] the same in bfloat16 (fast path, AVX512-BF16)
+  // Softmax of the self-conditioning logits, allocated on first use (never for a context that
+  // only encodes): fp32 [sc_rows, V] for the float soft embedding; for the bf16 one, bfloat16
+  // [sc_rows, V] plus one fp32 row per thread.
+  std::vector<float> sc_prob;
+  std::vector<uint16_t> sc_prob16;
   std::vector<float> row_scratch;   // [threads, widest row]
   std::vector<float> attn_scores;   // [threads, kAttentionRowBlock * most keys]
   std::vector<double> attn_acc;     // [threads, widest head]

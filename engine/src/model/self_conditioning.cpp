@@ -17,20 +17,21 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
   embed(canvas, T, x.data());
   PhaseClock clk(prof);
   if (sc_logits) {
-
     // Row groups of sc_rows bound the [rows, V] probability buffer (canvas-sized, not batch-sized).
     // Fast path with AVX512-BF16 on a quantized embedding (whose products already see 8-bit
     // activations elsewhere): the probabilities in bfloat16 and bf16 dot products. Float
     // embeddings keep the fp32 GEMM, so the fast path on float weights stays within fp32 rounding.
     const bool bf16 = fast_path() && bf16_gemm_available() && qgemm_supported(m.w.token_embd.type) && V % 2 == 0 &&
                       H % 32 == 0;
-    if (bf16 && sc_prob16.empty()) sc_prob16.resize(sc_prob.size());  // once per context
+    const size_t prob_rows = bf16 ? static_cast<size_t>(pool.n_threads()) : static_cast<size_t>(sc_rows);
+    if (sc_prob.size() < prob_rows * static_cast<size_t>(V)) sc_prob.resize(prob_rows * static_cast<size_t>(V));
+    if (bf16 && sc_prob16.empty()) sc_prob16.resize(static_cast<size_t>(sc_rows) * static_cast<size_t>(V));
     for (int64_t t0 = 0; t0 < T; t0 += sc_rows) {
       const int64_t n = T - t0 < sc_rows ? T - t0 : sc_rows;
       clk.at(Phase::kSelfCondProbs);
-      pool.parallel_for(n, [&](int64_t b, int64_t e, int) {
+      pool.parallel_for(n, [&](int64_t b, int64_t e, int tid) {
         for (int64_t t = b; t < e; ++t) {
-          float* p = sc_prob.data() + t * V;
+          float* p = sc_prob.data() + (bf16 ? tid : t) * V;
           const float* l = sc_logits + (t0 + t) * V;
           softmax_row_to(l, p, V);
           if (bf16) to_bf16(p, sc_prob16.data() + t * V, V);
