@@ -63,6 +63,35 @@ DG_BF16_TARGET void widen_cols(const WeightView& w, int64_t r, int64_t c0, int64
         _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(u, 16)));
       }
       return;
+    case GGMLType::Q6_K:
+      if (c0 % 256 == 0 && n % 256 == 0) {  // whole super-blocks: (d * sc[g]) * (q - 32)
+        for (int64_t sb = 0; sb < n / 256; ++sb) {
+          const uint8_t* blk = row + (c0 / 256 + sb) * 210;
+          uint16_t dh;
+          std::memcpy(&dh, blk + 208, 2);
+          const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+          const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+          for (int h = 0; h < 2; ++h) {
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+            for (int q4 = 0; q4 < 4; ++q4) {  // values 128h + 32q4 + l (dequantize_q6_k's order)
+              const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32 * (q4 & 1)));
+              const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (q4 >> 1))), _mm256_set1_epi8(15));
+              const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * q4)), _mm256_set1_epi8(3));
+              const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+              for (int part = 0; part < 2; ++part) {
+                const int64_t v = 128 * h + 32 * q4 + 16 * part;  // 16 values of group v / 16
+                const __m512i qi = _mm512_sub_epi32(
+                    _mm512_cvtepu8_epi32(part ? _mm256_extracti128_si256(q, 1) : _mm256_castsi256_si128(q)),
+                    _mm512_set1_epi32(32));
+                const __m512 ds = _mm512_mul_ps(d, _mm512_set1_ps(static_cast<float>(sc[v / 16])));
+                _mm512_storeu_ps(dst + sb * 256 + v, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(qi)));
+              }
+            }
+          }
+        }
+        return;
+      }
+      break;
     default: break;
   }
   const QFormat f = qformat(w.type);
@@ -156,8 +185,10 @@ void gemm_w_bf16(const WeightView& w, int64_t j0, int64_t j1, const uint16_t* p,
   if (n_rows <= 0 || j1 <= j0) return;
   thread_local std::unique_ptr<Store> owned(new Store);  // 256 KiB of panels per thread
   Store* store = owned.get();
-  for (int64_t g0 = j0; g0 < j1; g0 += kSpan) {
-    const int64_t ncol = std::min(kSpan, j1 - g0);
+  // Spans end on multiples of 256 (a K-quant super-block is then decoded whole).
+  for (int64_t g0 = j0, g1; g0 < j1; g0 = g1) {
+    g1 = std::min(j1, (g0 / kSpan + 1) * kSpan);
+    const int64_t ncol = g1 - g0;
     const int64_t n_pan = (ncol + NR - 1) / NR;
     for (int64_t k0 = 0; k0 < w.n_out; k0 += KC) {
       const int64_t kc = std::min(KC, w.n_out - k0);
