@@ -21,7 +21,7 @@ inline void block_scale(float amax, float* d, float* id) {
   *id = *d != 0.0f ? 1.0f / *d : 0.0f;
 }
 
-void quantize_row_scalar(const float* x, int64_t K, int8_t* q, float* d, int32_t* s16, float* ds) {
+void quantize_row_scalar(const float* x, int64_t K, uint8_t* q, float* d, int32_t* s16, float* ds) {
   for (int64_t b = 0; b < K / kActBlock; ++b) {
     const float* xb = x + b * kActBlock;
     float amax = 0.0f;
@@ -33,7 +33,7 @@ void quantize_row_scalar(const float* x, int64_t K, int8_t* q, float* d, int32_t
       // x * id is at most 127 (plus rounding) in magnitude; nearbyint rounds half to even as
       // the SIMD conversions do.
       const int32_t v = static_cast<int32_t>(std::nearbyint(xb[i] * id));
-      q[b * kActBlock + i] = static_cast<int8_t>(v);
+      q[b * kActBlock + i] = static_cast<uint8_t>(v + 128);
       sums[i / 16] += v;
     }
     d[b] = db;
@@ -50,7 +50,7 @@ void quantize_row_scalar(const float* x, int64_t K, int8_t* q, float* d, int32_t
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(const float* x, int64_t K, int8_t* q,
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(const float* x, int64_t K, uint8_t* q,
                                                                              float* d, int32_t* s16, float* ds) {
   for (int64_t b = 0; b < K / kActBlock; ++b) {
     const __m512 x0 = _mm512_loadu_ps(x + b * kActBlock), x1 = _mm512_loadu_ps(x + b * kActBlock + 16);
@@ -60,8 +60,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(co
     const __m512 iv = _mm512_set1_ps(id);
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, iv));  // MXCSR default: nearest even
     const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, iv));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kActBlock), _mm512_cvtsepi32_epi8(q0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kActBlock + 16), _mm512_cvtsepi32_epi8(q1));
+    const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));  // q + 128 = q ^ 0x80 on int8
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kActBlock), _mm_xor_si128(_mm512_cvtsepi32_epi8(q0), flip));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kActBlock + 16), _mm_xor_si128(_mm512_cvtsepi32_epi8(q1), flip));
     const int32_t a = _mm512_reduce_add_epi32(q0), c = _mm512_reduce_add_epi32(q1);
     d[b] = db;
     s16[2 * b] = a;
@@ -81,7 +82,7 @@ __attribute__((target("avx2,fma"))) inline int32_t hsum_epi32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-__attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64_t K, int8_t* q, float* d,
+__attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64_t K, uint8_t* q, float* d,
                                                            int32_t* s16, float* ds) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < K / kActBlock; ++b) {
@@ -105,7 +106,7 @@ __attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64
     // 128-bit lanes, the permute restores element order.
     const __m256i p01 = _mm256_packs_epi32(qi[0], qi[1]), p23 = _mm256_packs_epi32(qi[2], qi[3]);
     const __m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * kActBlock), p);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * kActBlock), _mm256_xor_si256(p, _mm256_set1_epi8(static_cast<char>(0x80))));
     d[b] = db;
     s16[2 * b] = sums[0];
     s16[2 * b + 1] = sums[1];
@@ -116,7 +117,7 @@ __attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64
 
 }  // namespace
 
-void quantize_act_row(const float* x, int64_t K, int8_t* q, float* d, int32_t* s16, float* ds) {
+void quantize_act_row(const float* x, int64_t K, uint8_t* q, float* d, int32_t* s16, float* ds) {
 #ifdef DG_X86
   const Isa isa = active_isa();
   if (isa >= Isa::kAVX512) return quantize_row_avx512(x, K, q, d, s16, ds);
@@ -144,7 +145,7 @@ QuantActs QuantActsBuffer::view(int64_t n_rows, int64_t K) const {
   // 64-byte aligned codes: the kernels read them as broadcast dwords, any alignment works, but
   // aligned rows keep a row's blocks in as few cache lines as possible.
   const uintptr_t base = reinterpret_cast<uintptr_t>(q_.data());
-  a.q = reinterpret_cast<const int8_t*>((base + 63) & ~static_cast<uintptr_t>(63));
+  a.q = reinterpret_cast<const uint8_t*>((base + 63) & ~static_cast<uintptr_t>(63));
   a.d = d_.data();
   a.s16 = s16_.data();
   a.ds = ds_.data();
@@ -168,7 +169,7 @@ QuantActs QuantActsBuffer::quantize_rows(const float* x, int64_t ldx, int64_t r0
   QuantActs a = view(cur_rows_, cur_k_);
   if (r0 < 0 || r1 > cur_rows_) throw std::logic_error("QuantActsBuffer::quantize_rows: rows out of range");
   for (int64_t r = r0; r < r1; ++r) {
-    quantize_act_row(x + r * ldx, cur_k_, const_cast<int8_t*>(a.q) + r * ldq_, d_.data() + r * ldb_,
+    quantize_act_row(x + r * ldx, cur_k_, const_cast<uint8_t*>(a.q) + r * ldq_, d_.data() + r * ldb_,
                      s16_.data() + r * 2 * ldb_, ds_.data() + r * ldb_);
   }
   return a;

@@ -1,7 +1,9 @@
 // Activations quantized for the int8 kernels (qgemm.h): each row of K values (K a multiple of 32)
-// becomes int8 codes in blocks of 32 with one fp32 scale per block,
+// becomes 8-bit codes in blocks of 32 with one fp32 scale per block,
 //   d = amax / 127,  q = round_half_even(x * (1 / d))   (d = 0 and q = 0 for an all-zero block),
-// plus what the weights' offsets need: the sum of every 16 codes, and d times each block's sum.
+// stored as the unsigned bytes q + 128 (the unsigned operand of the dot-product instructions; the
+// kernels take the 128 back out through the weights' sums), plus the sum of every 16 q and d times
+// each block's sum (for the weights' mins).
 // Every ISA path rounds the same way, so the codes are identical on all of them.
 #pragma once
 
@@ -15,7 +17,7 @@ class ThreadPool;
 constexpr int64_t kActBlock = 32;
 
 struct QuantActs {
-  const int8_t* q = nullptr;    // [n_rows, ldq] codes (ldq >= K, a multiple of 64)
+  const uint8_t* q = nullptr;   // [n_rows, ldq] codes q + 128 (ldq >= K, a multiple of 64)
   const float* d = nullptr;     // [n_rows, ldb] block scales, ldb >= K / 32
   const int32_t* s16 = nullptr; // [n_rows, 2 * ldb] sums of each 16 codes
   const float* ds = nullptr;    // [n_rows, ldb] d * (sum of the block's 32 codes)
@@ -25,7 +27,7 @@ struct QuantActs {
 
   // False once the buffer has been reused for another matrix (or for an empty view).
   bool valid() const { return live != nullptr && *live == gen && n_rows > 0; }
-  const int8_t* row(int64_t r) const { return q + r * ldq; }
+  const uint8_t* row(int64_t r) const { return q + r * ldq; }
   // Rows [first, first + n) as their own view (an expert's slice of the gathered rows).
   QuantActs rows(int64_t first, int64_t n) const {
     QuantActs v = *this;
@@ -60,13 +62,13 @@ class QuantActsBuffer {
   int64_t max_rows_ = 0, max_k_ = 0, ldq_ = 0, ldb_ = 0;
   int64_t cur_rows_ = 0, cur_k_ = 0;
   uint64_t gen_ = 0;
-  std::vector<int8_t> q_;
+  std::vector<uint8_t> q_;
   std::vector<float> d_, ds_;
   std::vector<int32_t> s16_;
 };
 
-// One row: codes q[0..K), scales d[0..K/32), s16[0..K/16), ds[0..K/32). The ISA path is the
-// active one (cpu_features.h); all paths give the same bytes.
-void quantize_act_row(const float* x, int64_t K, int8_t* q, float* d, int32_t* s16, float* ds);
+// One row: codes q[0..K) (q + 128), scales d[0..K/32), s16[0..K/16), ds[0..K/32). The ISA path is
+// the active one (cpu_features.h); all paths give the same bytes.
+void quantize_act_row(const float* x, int64_t K, uint8_t* q, float* d, int32_t* s16, float* ds);
 
 }  // namespace dg

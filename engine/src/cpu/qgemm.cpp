@@ -28,30 +28,21 @@ constexpr int64_t NR = kQNR;
 // One micro-kernel call: rows [0, mr) of the activations against a decoded panel, values of one
 // chunk (nblk blocks of 32), into c[0..mr)[0..ncols).
 struct Tile {
-  const int8_t* a;      // codes at (row 0, chunk start); row stride lda
+  const uint8_t* a;     // activation codes q + 128 at (row 0, chunk start); row stride lda
   int64_t lda;
   const float* d;       // block scales at (row 0, first block of the chunk); row stride ldb
-  const int32_t* s16;   // 16-sums at (row 0, 2 * first block); row stride 2 * ldb
   const float* ds;      // d * block sums, like d
   int64_t ldb;
-  const uint8_t* u;     // panel codes [nblk * 8][NR][4]
+  const int8_t* w;      // panel codes [nblk * 8][NR][4]
   const float* S;       // panel scales [groups][NR]
   const float* M;       // panel offsets [nblk][NR]
+  const int32_t* C;     // panel corrections [groups][NR]
   int64_t nblk;
-  int zero;
   float* c;
   int64_t ldc;
   int ncols;
   bool acc;
 };
-
-// The zero-point correction of group gi (G values) of block b for row r: -Z * sum of its codes.
-template <int G>
-inline int32_t zero_init(const Tile& t, int r, int64_t b, int gi) {
-  if (t.zero == 0) return 0;
-  const int32_t* s = t.s16 + r * 2 * t.ldb + 2 * b;
-  return -t.zero * (G == 32 ? s[0] + s[1] : s[gi]);
-}
 
 // ---- scalar: the definition every SIMD path reproduces -----------------------------------------
 
@@ -62,11 +53,11 @@ void ukr_scalar(const Tile& t, int mr, int G, bool has_min) {
       for (int64_t b = 0; b < t.nblk; ++b) {
         const float db = t.d[r * t.ldb + b];
         for (int gi = 0; gi < 32 / G; ++gi) {
-          int32_t i = G == 32 ? zero_init<32>(t, r, b, gi) : zero_init<16>(t, r, b, gi);
+          const int64_t g = b * (32 / G) + gi;
+          int32_t i = t.C[g * NR + o];
           const int64_t k0 = b * 32 + gi * G;
           for (int64_t k = k0; k < k0 + G; ++k)
-            i += static_cast<int32_t>(t.u[((k / 4) * NR + o) * 4 + k % 4]) * t.a[r * t.lda + k];
-          const int64_t g = b * (32 / G) + gi;
+            i += static_cast<int32_t>(t.a[r * t.lda + k]) * t.w[((k / 4) * NR + o) * 4 + k % 4];
           acc = std::fma(static_cast<float>(i), t.S[g * NR + o] * db, acc);
         }
         if (has_min) acc = std::fma(t.M[b * NR + o], t.ds[r * t.ldb + b], acc);
@@ -78,7 +69,7 @@ void ukr_scalar(const Tile& t, int mr, int G, bool has_min) {
 
 #ifdef DG_X86
 
-inline int32_t load_i32(const int8_t* p) {
+inline int32_t load_i32(const uint8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
@@ -99,20 +90,21 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512
   }
   for (int64_t b = 0; b < t.nblk; ++b) {
     for (int gi = 0; gi < 32 / G; ++gi) {
+      const int64_t g = b * (32 / G) + gi;
       __m512i i0[MR], i1[MR];
-      for (int r = 0; r < MR; ++r) i0[r] = i1[r] = _mm512_set1_epi32(zero_init<G>(t, r, b, gi));
+      const __m512i c0 = _mm512_load_si512(t.C + g * NR), c1 = _mm512_load_si512(t.C + g * NR + 16);
+      for (int r = 0; r < MR; ++r) i0[r] = c0, i1[r] = c1;
       const int64_t k0 = b * 32 + gi * G;
-      const uint8_t* ub = t.u + (k0 / 4) * NR * 4;
+      const int8_t* wb = t.w + (k0 / 4) * NR * 4;
       for (int j = 0; j < G / 4; ++j) {
-        const __m512i w0 = _mm512_load_si512(ub + j * NR * 4);
-        const __m512i w1 = _mm512_load_si512(ub + j * NR * 4 + 64);
+        const __m512i w0 = _mm512_load_si512(wb + j * NR * 4);
+        const __m512i w1 = _mm512_load_si512(wb + j * NR * 4 + 64);
         for (int r = 0; r < MR; ++r) {
           const __m512i av = _mm512_set1_epi32(load_i32(t.a + r * t.lda + k0 + 4 * j));
-          i0[r] = _mm512_dpbusd_epi32(i0[r], w0, av);
-          i1[r] = _mm512_dpbusd_epi32(i1[r], w1, av);
+          i0[r] = _mm512_dpbusd_epi32(i0[r], av, w0);  // unsigned activations x signed codes
+          i1[r] = _mm512_dpbusd_epi32(i1[r], av, w1);
         }
       }
-      const int64_t g = b * (32 / G) + gi;
       const __m512 S0 = _mm512_load_ps(t.S + g * NR), S1 = _mm512_load_ps(t.S + g * NR + 16);
       for (int r = 0; r < MR; ++r) {
         const __m512 dv = _mm512_set1_ps(t.d[r * t.ldb + b]);
@@ -137,17 +129,17 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512
 
 // ---- AVX2: MR rows x 16 outputs (one half of the panel), with AVX-VNNI or emulated ---------------
 
-__attribute__((target("avx2,fma,avxvnni"))) inline __m256i dp4_vnni(__m256i acc, __m256i w, __m256i, __m256i,
-                                                                    __m256i a) {
-  return _mm256_dpbusd_avx_epi32(acc, w, a);
+__attribute__((target("avx2,fma,avxvnni"))) inline __m256i dp4_vnni(__m256i acc, __m256i a, __m256i, __m256i,
+                                                                    __m256i w) {
+  return _mm256_dpbusd_avx_epi32(acc, a, w);
 }
 
-// u * a summed over 4 bytes without vpmaddubsw's int16 saturation: u is split into nibbles (each
-// product pair then stays within 2 * 15 * 128); wlo / whi are those nibbles.
-__attribute__((target("avx2,fma"))) inline __m256i dp4_plain(__m256i acc, __m256i, __m256i wlo, __m256i whi,
-                                                             __m256i a) {
-  const __m256i lo = _mm256_madd_epi16(_mm256_maddubs_epi16(wlo, a), _mm256_set1_epi16(1));
-  const __m256i hi = _mm256_madd_epi16(_mm256_maddubs_epi16(whi, a), _mm256_set1_epi16(16));
+// a (unsigned) * w (signed) summed over 4 bytes without vpmaddubsw's int16 saturation: a is split
+// into nibbles alo / ahi (each product pair then stays within 2 * 15 * 128).
+__attribute__((target("avx2,fma"))) inline __m256i dp4_plain(__m256i acc, __m256i, __m256i alo, __m256i ahi,
+                                                             __m256i w) {
+  const __m256i lo = _mm256_madd_epi16(_mm256_maddubs_epi16(alo, w), _mm256_set1_epi16(1));
+  const __m256i hi = _mm256_madd_epi16(_mm256_maddubs_epi16(ahi, w), _mm256_set1_epi16(16));
   return _mm256_add_epi32(acc, _mm256_add_epi32(lo, hi));
 }
 
@@ -209,9 +201,10 @@ Ukr256 pick256(int mr, int G, bool has_min, bool vnni) {
 // Per-thread decoded panel (64-byte aligned; the code area has room for a 64-value overrun of
 // the transposes).
 struct PanelStore {
-  alignas(64) uint8_t u[(kQKC / 4 + 16) * NR * 4];
+  alignas(64) int8_t c[(kQKC / 4 + 16) * NR * 4];
   alignas(64) float S[(kQKC / 16) * NR];
   alignas(64) float M[(kQKC / 32) * NR];
+  alignas(64) int32_t C[(kQKC / 16) * NR];
 };
 
 void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows) {
@@ -222,7 +215,7 @@ void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows) {
       const int mr = tile_rows(n_rows - r0, f.has_min ? kMR512Min : kMR512);
       pick512(mr, f.group, f.has_min)(t);
       r0 += mr;
-      t.a += mr * t.lda, t.d += mr * t.ldb, t.s16 += mr * 2 * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
+      t.a += mr * t.lda, t.d += mr * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
       continue;
     }
     if (isa == Isa::kAVX2 || isa == Isa::kAVX2VNNI) {
@@ -231,7 +224,7 @@ void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows) {
       k(t, 0);
       if (t.ncols > 16) k(t, 1);
       r0 += mr;
-      t.a += mr * t.lda, t.d += mr * t.ldb, t.s16 += mr * 2 * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
+      t.a += mr * t.lda, t.d += mr * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
       continue;
     }
 #endif
@@ -239,7 +232,7 @@ void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows) {
     const int mr = static_cast<int>(std::min<int64_t>(4, n_rows - r0));
     ukr_scalar(t, mr, f.group, f.has_min);
     r0 += mr;
-    t.a += mr * t.lda, t.d += mr * t.ldb, t.s16 += mr * 2 * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
+    t.a += mr * t.lda, t.d += mr * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
   }
 }
 
@@ -252,7 +245,7 @@ void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, floa
   if (accumulate && w.out_scale != 1.0f) throw std::logic_error("qgemm: accumulate with an output scale");
   if (a.n_rows <= 0 || o1 <= o0) return;
   thread_local PanelStore store;
-  const QPanel panel{store.u, store.S, store.M};
+  const QPanel panel{store.c, store.S, store.M, store.C};
   const QFormat f = qformat(w.type);
   const Isa isa = active_isa();
   for (int64_t c0 = o0; c0 < o1; c0 += NR) {
@@ -264,14 +257,13 @@ void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, floa
       t.a = a.q + k0;
       t.lda = a.ldq;
       t.d = a.d + k0 / 32;
-      t.s16 = a.s16 + k0 / 16;
       t.ds = a.ds + k0 / 32;
       t.ldb = a.ldb;
-      t.u = panel.u;
+      t.w = panel.c;
       t.S = panel.S;
       t.M = panel.M;
+      t.C = panel.C;
       t.nblk = kc / 32;
-      t.zero = f.zero;
       t.c = y + c0;
       t.ldc = ldy;
       t.ncols = static_cast<int>(n);

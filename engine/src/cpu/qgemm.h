@@ -3,7 +3,7 @@
 // fallback.
 //
 // For output (t, o) and each weight group g (G values) inside activation block b (32 values):
-//   i   = sum_{k in g} u[k][o] * q[t][k]  -  Z * (sum_{k in g} q[t][k])        (exact, int32)
+//   i   = sum_{k in g} (q[t][k] + 128) * c[k][o]  +  C[g][o]  =  sum_{k in g} q[t][k] c[k][o]   (exact, int32)
 //   acc = fma(float(i), S[g][o] * d[t][b], acc)
 //   acc = fma(M[b][o], d[t][b] * sum_{k in b} q[t][k], acc)                    (formats with a min)
 // in increasing k, starting from y[t, o] (accumulate) or 0; then acc * w.out_scale when that is

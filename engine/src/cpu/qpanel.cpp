@@ -332,7 +332,7 @@ __attribute__((target("avx512f"))) void transpose_avx512(const uint8_t* stage, i
 //   __m512i load(const uint8_t* row, int64_t k, float* S, float* M)
 // k: absolute value index (a multiple of 64); S / M point at this row's entry of the chunk's
 // first group / 32-block (stride kQNR).
-#define DG_PANEL_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
+#define DG_PANEL_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
 
 struct LoadQ8_0 {
   static constexpr bool kSuper = false;
@@ -345,8 +345,7 @@ struct LoadQ8_0 {
     S[kQNR] = _cvtsh_ss(d1);
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
     const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 36));
-    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
-                            _mm512_set1_epi8(static_cast<char>(0x80)));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);  // the int8 codes as they are
   }
 };
 
@@ -367,7 +366,7 @@ struct LoadQ45_0 {
       const __m256i bits = _mm256_movm_epi8(qh);  // byte i = 0xFF where bit i is set
       v = _mm256_or_si256(v, _mm256_and_si256(bits, _mm256_set1_epi8(16)));
     }
-    return v;
+    return _mm256_sub_epi8(v, _mm256_set1_epi8(Five ? 16 : 8));  // minus the zero point
   }
   static DG_PANEL_TARGET __m512i load(const uint8_t* row, int64_t k, float* S, float*) {
     constexpr int64_t kBytes = Five ? 22 : 18;
@@ -443,7 +442,7 @@ struct LoadQ6_K {
     const __m256i h0 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(4 * pair)), m2);
     const __m256i h1 = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(4 * pair + 2)), m2);
     const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1);
-    return _mm512_or_si512(lo, _mm512_slli_epi16(hi, 4));
+    return _mm512_sub_epi8(_mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)), _mm512_set1_epi8(32));
   }
 };
 
@@ -492,7 +491,15 @@ DG_PANEL_TARGET void fused_panel_avx512(const WeightView& w, int64_t c0, int64_t
         r[i] = Load::load(w.row(c0 + o0 + i), k0 + k, S, M);
       }
       transpose16_epi32(r);
-      for (int j = 0; j < 16; ++j) _mm512_store_si512(p.u + ((k / 4 + j) * kQNR + o0) * 4, r[j]);
+      for (int j = 0; j < 16; ++j) _mm512_store_si512(p.c + ((k / 4 + j) * kQNR + o0) * 4, r[j]);
+      // C of the chunk's groups: -128 * (sum of each group's codes), 16 outputs at a time.
+      const __m512i ones = _mm512_set1_epi8(1);
+      const int quads = f.group / 4;
+      for (int g = 0; g < 16 / quads; ++g) {
+        __m512i sum = _mm512_setzero_si512();
+        for (int j = g * quads; j < (g + 1) * quads; ++j) sum = _mm512_dpbusd_epi32(sum, ones, r[j]);
+        _mm512_store_si512(p.C + (k / f.group + g) * kQNR + o0, _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(sum, 7)));
+      }
     }
   }
 }
@@ -542,6 +549,47 @@ __attribute__((target("avx2"))) void transpose_avx2(const uint8_t* stage, int64_
   }
 }
 #endif
+
+// Staged panels hold the unsigned codes u: make them c = u - Z and fill C = -128 * group sums.
+void finish_panel_scalar(const QPanel& p, int64_t kc, const QFormat& f) {
+  for (int64_t g = 0; g < kc / f.group; ++g) {
+    for (int64_t o = 0; o < kQNR; ++o) {
+      int32_t sum = 0;
+      for (int64_t k = g * f.group; k < (g + 1) * f.group; ++k) {
+        int8_t* c = p.c + ((k / 4) * kQNR + o) * 4 + k % 4;
+        *c = static_cast<int8_t>(static_cast<uint8_t>(*c) - f.zero);
+        sum += *c;
+      }
+      p.C[g * kQNR + o] = -128 * sum;
+    }
+  }
+}
+
+#ifdef DG_X86
+__attribute__((target("avx2"))) void finish_panel_avx2(const QPanel& p, int64_t kc, const QFormat& f) {
+  const __m256i z = _mm256_set1_epi8(static_cast<char>(f.zero)), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  for (int64_t g = 0; g < kc / f.group; ++g) {
+    for (int64_t o0 = 0; o0 < kQNR; o0 += 8) {
+      __m256i sum = _mm256_setzero_si256();
+      for (int64_t i = g * f.group / 4; i < (g + 1) * f.group / 4; ++i) {
+        __m256i* q = reinterpret_cast<__m256i*>(p.c + (i * kQNR + o0) * 4);
+        const __m256i c = _mm256_sub_epi8(_mm256_load_si256(q), z);
+        _mm256_store_si256(q, c);
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, c), ones16));
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p.C + g * kQNR + o0), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum, 7)));
+    }
+  }
+}
+#endif
+
+void finish_panel(const QPanel& p, int64_t kc, const QFormat& f, Isa isa) {
+#ifdef DG_X86
+  if (isa != Isa::kScalar) return finish_panel_avx2(p, kc, f);
+#endif
+  (void)isa;
+  finish_panel_scalar(p, kc, f);
+}
 
 constexpr int64_t kPrefetchRows = 4;  // rows decoded while the prefetched ones arrive
 
@@ -652,10 +700,13 @@ void decode_qpanel(const WeightView& w, int64_t c0, int64_t n, int64_t k0, int64
     }
   }
 #ifdef DG_X86
-  if (isa >= Isa::kAVX512) return transpose_avx512(stage.rows, kc, p.u);
-  if (isa != Isa::kScalar) return transpose_avx2(stage.rows, kc, p.u);
+  uint8_t* codes = reinterpret_cast<uint8_t*>(p.c);
+  if (isa >= Isa::kAVX512) transpose_avx512(stage.rows, kc, codes);
+  else if (isa != Isa::kScalar) transpose_avx2(stage.rows, kc, codes);
+  else
 #endif
-  transpose_scalar(stage.rows, kc, p.u);
+    transpose_scalar(stage.rows, kc, reinterpret_cast<uint8_t*>(p.c));
+  finish_panel(p, kc, f, isa);
 }
 
 }  // namespace dg

@@ -1,9 +1,11 @@
 // Weight panels of the int8 kernels (qgemm.h): kQNR = 32 weight rows (outputs) x kc values of a
 // quantized matrix, decoded once per pass and reused by every activation row.
 //
-// Every supported block format is written as unsigned 8-bit codes u with per-group scales S, an
-// integer zero point Z (a property of the format) and, for formats with a min, per-32 offsets M:
-//   w[o, k] = S[k / G][o] * (u[k][o] - Z) + M[k / 32][o]            (exactly the stored value)
+// Every supported block format is written as signed 8-bit codes c = u - Z (u the format's unsigned
+// code, Z its zero point) with per-group scales S and, for formats with a min, per-32 offsets M:
+//   w[o, k] = S[k / G][o] * c[k][o] + M[k / 32][o]                   (exactly the stored value)
+// plus, per group, C[g][o] = -128 * sum of the group's codes: the activations arrive as q + 128
+// (q8_acts.h), and C takes the 128 back out of their integer dot product.
 //   format   G   Z    u                      S                  M
 //   Q8_0    32  128   q + 128                d                  -
 //   Q4_0    32    8   q (4-bit)              d                  -
@@ -18,9 +20,10 @@
 // weight exactly (without the decoders' last rounding).
 //
 // Layout (the VNNI order: one 512-bit load holds 4 consecutive values of 16 outputs):
-//   u[kc/4][kQNR][4]   bytes 4o..4o+3 of row i are values 4i..4i+3 of output o
+//   c[kc/4][kQNR][4]   bytes 4o..4o+3 of row i are the codes of values 4i..4i+3 of output o
 //   S[kc/G][kQNR]      fp32
 //   M[kc/32][kQNR]     fp32 (formats with a min only)
+//   C[kc/G][kQNR]      int32
 #pragma once
 
 #include <cstdint>
@@ -45,13 +48,14 @@ bool qformat_supported(GGMLType t);
 QFormat qformat(GGMLType t);
 
 struct QPanel {
-  uint8_t* u;  // [kQKC/4][kQNR][4]
+  int8_t* c;   // [kQKC/4][kQNR][4] (plus 16 rows of room for a 64-value overrun)
   float* S;    // [kQKC/16][kQNR]
   float* M;    // [kQKC/32][kQNR]
+  int32_t* C;  // [kQKC/16][kQNR]
 };
 
 // Decodes rows [c0, c0 + n) (n <= kQNR) and values [k0, k0 + kc) of w into panel p (kc <= kQKC,
-// k0 and kc multiples of the format's block). Rows n..kQNR-1 get S = M = 0. Single-threaded;
+// k0 and kc multiples of the format's block). Rows n..kQNR-1 get codes, S, M and C of 0. Single-threaded;
 // uses a per-thread staging buffer. The ISA path is the active one; all give the same panel.
 void decode_qpanel(const WeightView& w, int64_t c0, int64_t n, int64_t k0, int64_t kc, const QPanel& p);
 
