@@ -101,14 +101,18 @@ void register_model(py::module_& m) {
       .def_property_readonly("weight_type", &Model::weight_type_name);
 
   py::class_<Context>(m, "Context", "KV cache and buffers of one generation over a Model.")
-      .def(py::init([](std::shared_ptr<Model> model, int64_t n_ctx, int64_t n_batch, bool record_hidden) {
+      .def(py::init([](std::shared_ptr<Model> model, int64_t n_ctx, int64_t n_batch, bool record_hidden,
+                       int64_t sc_top_k) {
+             if (sc_top_k < 0) throw dg::Error("sc_top_k must be >= 0 (0: the exact soft embedding)");
              dg::ContextParams p;
              p.n_ctx = n_ctx;
              p.n_batch = n_batch;
              p.record_hidden = record_hidden;
+             p.sc_top_k = sc_top_k;
              return std::make_unique<Context>(std::move(model), p);
            }),
-           py::arg("model"), py::arg("n_ctx") = 4096, py::arg("n_batch") = 0, py::arg("record_hidden") = false)
+           py::arg("model"), py::arg("n_ctx") = 4096, py::arg("n_batch") = 0, py::arg("record_hidden") = false,
+           py::arg("sc_top_k") = 0)
       .def(
           "encode",
           [](Context& self, const py::object& ids) {

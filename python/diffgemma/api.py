@@ -44,11 +44,14 @@ class DiffGemma:
     """
 
     def __init__(self, model_path: str | Path, n_threads: int | None = None, seed: int = -1, n_ctx: int = 0,
-                 verbose: bool = False, **diffusion_defaults: Any):
+                 verbose: bool = False, sc_top_k: int = 0, **diffusion_defaults: Any):
         self.model_path = str(model_path)
         self.seed = seed
         self.n_ctx = n_ctx
         self.verbose = verbose
+        if int(sc_top_k) < 0:
+            raise ValueError(f"sc_top_k must be >= 0 (0: the exact soft embedding), got {sc_top_k}")
+        self.sc_top_k = int(sc_top_k)  # opt-in approximation of self-conditioning (Context docs)
         self._model = _core.Model.load(self.model_path, n_threads or 0)
         try:
             self._tok = _core.Tokenizer(self.model_path)
@@ -118,7 +121,7 @@ class DiffGemma:
     def _run(self, ids: Sequence[int], p: dict, callback=None, draft_events: bool = True) -> dict:
         C = self.canvas_length
         need = len(ids) + -(-p["max_new_tokens"] // C) * C
-        ctx = _core.Context(self._model, n_ctx=self.n_ctx or need)
+        ctx = _core.Context(self._model, n_ctx=self.n_ctx or need, sc_top_k=self.sc_top_k)
         res = _core.generate(ctx, list(ids), callback=callback, draft_events=draft_events, **p)
         res["seed"] = p["seed"]
         if self.verbose:

@@ -204,6 +204,7 @@ struct Options {
   int64_t prefix = 64;
   std::vector<int64_t> prompt_lengths = {128, 512};
   std::string kernels;
+  int64_t sc_top_k = 0;
   bool json = false;
   bool no_peaks = false;
 };
@@ -218,6 +219,7 @@ struct Options {
                "      --prefix N          cached prompt tokens before the canvas (default 64)\n"
                "      --prompt-lengths L  prefill lengths, comma-separated (default 128,512; 0: skip)\n"
                "      --kernels K         fast (default) | exact | reference (overrides DIFFGEMMA_KERNELS)\n"
+               "      --sc-top-k N        the opt-in top-N self-conditioning (0: exact, the default)\n"
                "      --no-peaks          skip the peak microbenchmarks\n"
                "      --json              one JSON object on stdout instead of the table\n");
   std::exit(code);
@@ -259,6 +261,7 @@ Options parse(int argc, char** argv) {
         p = q + 1;
       }
     } else if (a == "--kernels") o.kernels = next();
+    else if (a == "--sc-top-k") o.sc_top_k = num(next());
     else if (a == "--json") o.json = true;
     else if (a == "--no-peaks") o.no_peaks = true;
     else if (a == "-h" || a == "--help") usage(0);
@@ -299,6 +302,7 @@ int run(const Options& o) {
   dg::ContextParams cp;
   cp.n_ctx = std::max(longest, o.prefix + C) + 1;
   cp.n_batch = std::max<int64_t>(C, 512);
+  cp.sc_top_k = o.sc_top_k;
   dg::Context ctx(model, cp);
 
   std::mt19937 rng(1234);
@@ -433,8 +437,9 @@ int run(const Options& o) {
   std::printf("model      %s: %lld layers, %s, vocab %lld, canvas %lld\n", o.model.c_str(),
               static_cast<long long>(hp.n_layer), model->weight_type_name().c_str(), static_cast<long long>(V),
               static_cast<long long>(C));
-  std::printf("threads    %d, kernels %s (%s), median of %d runs after %d warm-up\n", n_threads,
-              dg::kernel_mode_string(), dg::kernel_isa_string(), o.runs, o.warmup);
+  std::printf("threads    %d, kernels %s (%s), median of %d runs after %d warm-up%s\n", n_threads,
+              dg::kernel_mode_string(), dg::kernel_isa_string(), o.runs, o.warmup,
+              o.sc_top_k > 0 ? (", self-conditioning top-" + std::to_string(o.sc_top_k)).c_str() : "");
   if (!o.no_peaks)
     std::printf("peaks      %s: fp32 FMA %.1f GFLOP/s, fp64 FMA %.1f GFLOP/s, int8 dot %.1f GOP/s, bf16 dot %.1f GFLOP/s\n",
                 peaks.isa.c_str(), peaks.fp32, peaks.fp64, peaks.int8, peaks.bf16);

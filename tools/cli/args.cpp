@@ -77,6 +77,12 @@ bool parse_generate_arg(int argc, char** argv, int& i, GenerateArgs& a) {
     a.stability = static_cast<int32_t>(parse_int(f, value(), 0, kMaxI32, "a non-negative integer"));
   } else if (f == "--diffusion-confidence") {
     a.confidence = parse_float(f, value(), 0.0, true, "a number > 0");
+  } else if (f == "--diffusion-sc-top-k") {
+    a.sc_top_k = parse_int(f, value(), 0, int64_t(1) << 30, "a non-negative integer (0: exact)");
+  } else if (f == "--kernels") {
+    a.kernels = value();
+    if (a.kernels != "fast" && a.kernels != "exact" && a.kernels != "reference")
+      bad_value(f, a.kernels.c_str(), "fast, exact or reference");
   } else if (f == "--diffusion-visual") {
     a.visual = true;
   } else if (f == "-cnv" || f == "--conversation") {
@@ -152,6 +158,11 @@ void print_generate_usage(std::FILE* out) {
       "      --diffusion-stability N     stop a canvas early once its best guess (argmax) has not\n"
       "                                  changed for N steps ... (1; 0: no stability needed)\n"
       "      --diffusion-confidence F    ... and the mean entropy is below F (0.005)\n"
+      "      --diffusion-sc-top-k N      approximate the self-conditioning soft embedding with each\n"
+      "                                  position's N most probable tokens (0: exact, the default;\n"
+      "                                  BENCHMARKS.md has its cost and its effect on the output)\n"
+      "      --kernels K                 fast (default: 8-bit activations on quantized weights) |\n"
+      "                                  exact (float activations, fp64 sums) | reference\n"
       "      --diffusion-visual          redraw the canvas live as it denoises, accepted tokens\n"
       "                                  highlighted (one line per step when stdout is not a\n"
       "                                  terminal)\n");

@@ -20,6 +20,8 @@ struct GenerateArgs {
   std::optional<double> entropy_bound;    // --diffusion-entropy-bound
   std::optional<int32_t> stability;       // --diffusion-stability
   std::optional<double> confidence;       // --diffusion-confidence
+  int64_t sc_top_k = 0;                   // --diffusion-sc-top-k (0: the exact soft embedding)
+  std::string kernels;                    // --kernels fast|exact|reference ("": DIFFGEMMA_KERNELS)
   bool visual = false;                    // --diffusion-visual
   bool conversation = false;              // -cnv
   bool display_prompt = true;             // --no-display-prompt

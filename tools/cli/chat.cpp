@@ -37,6 +37,7 @@ int run_chat(Session& s) {
   const auto& hp = s.model->hparams();
   dg::ContextParams cp;
   cp.n_ctx = s.args.n_ctx > 0 ? s.args.n_ctx : (hp.n_ctx_train > 0 ? std::min<int64_t>(hp.n_ctx_train, 4096) : 4096);
+  cp.sc_top_k = s.args.sc_top_k;
   dg::Context ctx(s.model, cp);
   const bool interactive = isatty(fileno(stdin)) != 0;
   const dg::TokenId end_turn = s.tok->find_token("<turn|>");

@@ -7,6 +7,7 @@
 #include "diffgemma/chat_template.h"
 #include "diffgemma/error.h"
 #include "diffgemma/gguf.h"
+#include "diffgemma/profile.h"
 #include "tokenize.h"
 
 namespace dgcli {
@@ -87,6 +88,7 @@ int run_generate(const PromptInput& in, const GenerateArgs& args) {
   try {
     std::string text = in.text;
     if (!in.file.empty()) text = read_text_file(in.file);
+    if (!args.kernels.empty()) dg::set_kernel_mode_string(args.kernels.c_str());
     s.model = dg::Model::load(in.model_path, args.n_threads);
     auto file = dg::GGUFFile::open(in.model_path);
     try {
@@ -140,6 +142,7 @@ int run_generate(const PromptInput& in, const GenerateArgs& args) {
     }
     dg::ContextParams cp;
     cp.n_ctx = n_ctx;
+    cp.sc_top_k = args.sc_top_k;
     dg::Context ctx(s.model, cp);
     if (args.display_prompt && !in.json && !args.visual) {
       std::fputs(s.text->operator()(prompt.data(), static_cast<int64_t>(prompt.size())).c_str(), stdout);

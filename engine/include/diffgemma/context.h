@@ -18,6 +18,11 @@ struct ContextParams {
   int64_t n_ctx = 4096;   // most positions the cache can hold
   int64_t n_batch = 0;    // rows per pass (encode chunks longer inputs); 0: max(canvas, 512)
   bool record_hidden = false;  // keep every layer's output of the last pass (tests)
+  // Opt-in approximation of the self-conditioning soft embedding softmax(sc_logits) @ E: only the
+  // k most probable tokens of each position (ties: the lower id), with their exact probabilities
+  // (not renormalised), so the error is the dropped tail's share. 0 (default) or >= vocabulary:
+  // exact, every token.
+  int64_t sc_top_k = 0;
 };
 
 struct ContextImpl;

@@ -8,6 +8,7 @@
 #include "cpu/cpu_features.h"
 #include "cpu/qpanel.h"
 #include "cpu/tiling.h"
+#include "cpu/widen.h"
 #include "quant/dequantize.h"
 #include "quant/scalars.h"
 
@@ -38,77 +39,6 @@ constexpr int64_t kPrefetchRows = 16;  // W rows fetched ahead of the one being 
 
 #define DG_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,f16c")))
 
-// Values [c0, c0 + n) of W row r in fp32, exactly as dequantize gives them (n <= kSpan, c0 a
-// multiple of 32). Quantized formats decode their enclosing block range through decode_qrow.
-DG_BF16_TARGET void widen_cols(const WeightView& w, int64_t r, int64_t c0, int64_t n, float* dst) {
-  const uint8_t* row = w.row(r);
-  switch (w.type) {
-    case GGMLType::Q8_0:  // 34-byte blocks {fp16 d, int8 q[32]}: d * q
-      for (int64_t i = 0; i < n; i += 16) {
-        const uint8_t* blk = row + ((c0 + i) / 32) * 34;
-        uint16_t dh;
-        std::memcpy(&dh, blk, 2);
-        const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 + (c0 + i) % 32));
-        _mm512_storeu_ps(dst + i, _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dh)), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q))));
-      }
-      return;
-    case GGMLType::F32: std::memcpy(dst, reinterpret_cast<const float*>(row) + c0, sizeof(float) * n); return;
-    case GGMLType::F16:
-      for (int64_t i = 0; i < n; i += 16)
-        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * (c0 + i)))));
-      return;
-    case GGMLType::BF16:
-      for (int64_t i = 0; i < n; i += 16) {
-        const __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * (c0 + i))));
-        _mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(u, 16)));
-      }
-      return;
-    case GGMLType::Q6_K:
-      if (c0 % 256 == 0 && n % 256 == 0) {  // whole super-blocks: (d * sc[g]) * (q - 32)
-        for (int64_t sb = 0; sb < n / 256; ++sb) {
-          const uint8_t* blk = row + (c0 / 256 + sb) * 210;
-          uint16_t dh;
-          std::memcpy(&dh, blk + 208, 2);
-          const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
-          const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
-          for (int h = 0; h < 2; ++h) {
-            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
-            for (int q4 = 0; q4 < 4; ++q4) {  // values 128h + 32q4 + l (dequantize_q6_k's order)
-              const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32 * (q4 & 1)));
-              const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (q4 >> 1))), _mm256_set1_epi8(15));
-              const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * q4)), _mm256_set1_epi8(3));
-              const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
-              for (int part = 0; part < 2; ++part) {
-                const int64_t v = 128 * h + 32 * q4 + 16 * part;  // 16 values of group v / 16
-                const __m512i qi = _mm512_sub_epi32(
-                    _mm512_cvtepu8_epi32(part ? _mm256_extracti128_si256(q, 1) : _mm256_castsi256_si128(q)),
-                    _mm512_set1_epi32(32));
-                const __m512 ds = _mm512_mul_ps(d, _mm512_set1_ps(static_cast<float>(sc[v / 16])));
-                _mm512_storeu_ps(dst + sb * 256 + v, _mm512_mul_ps(ds, _mm512_cvtepi32_ps(qi)));
-              }
-            }
-          }
-        }
-        return;
-      }
-      break;
-    default: break;
-  }
-  const QFormat f = qformat(w.type);
-  const int64_t a0 = c0 / f.block * f.block, a1 = (c0 + n + f.block - 1) / f.block * f.block;
-  alignas(64) uint8_t u[2 * kSpan + 64];
-  alignas(64) float S[2 * kSpan / 16], M[2 * kSpan / 32];
-  decode_qrow(w.type, row, a0, a1 - a0, u, S, M);
-  const __m512i z = _mm512_set1_epi32(f.zero);
-  for (int64_t i = 0; i < n; i += 16) {
-    const int64_t k = c0 - a0 + i;  // 16 values inside one group (groups are 16 or 32 wide)
-    const __m512i q = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(u + k))), z);
-    __m512 v = _mm512_mul_ps(_mm512_set1_ps(S[k / f.group]), _mm512_cvtepi32_ps(q));
-    if (f.has_min) v = _mm512_add_ps(v, _mm512_set1_ps(M[k / 32]));
-    _mm512_storeu_ps(dst + i, v);
-  }
-}
-
 // Panels of one chunk: panel p, pair i, column j: dword (bf16 W[2i+1][j] << 16) | bf16 W[2i][j].
 struct Store {
   alignas(64) uint32_t panel[kPanels][KC / 2][NR];
@@ -126,7 +56,7 @@ DG_BF16_TARGET void pack_chunk(const WeightView& w, int64_t c0, int64_t ncol, in
       for (uint64_t b = first; b < last; b += 64) __builtin_prefetch(w.row(r) + b, 0, 3);
     for (int h = 0; h < 2; ++h) {
       const int64_t r = k0 + 2 * i + h;
-      if (r < w.n_out) widen_cols(w, r, c0, ncol, s.rows[h]);
+      if (r < w.n_out) widen_row(w, r, c0, ncol, s.rows[h]);
       else std::fill(s.rows[h], s.rows[h] + ncol, 0.0f);
       std::fill(s.rows[h] + ncol, s.rows[h] + n_pan * NR, 0.0f);
     }

@@ -25,6 +25,7 @@ struct ContextImpl {
   void decode(const int32_t* canvas, int64_t T, const float* sc_logits, float* logits);
   void embed(const int32_t* ids, int64_t T, float* out);
   void self_conditioning(const int32_t* canvas, int64_t T, const float* sc_logits);  // writes x
+  void soft_embed_top_k(const float* sc_logits, int64_t T);                          // writes hn
   void layer(int64_t il, int64_t T, int64_t pos0, Pass pass);
   void record(int64_t il, int64_t T);
 

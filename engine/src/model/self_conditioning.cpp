@@ -2,21 +2,71 @@
 //   e    = E[canvas] * sqrt(H)
 //   soft = (softmax_fp32(sc_logits) @ E) * sqrt(H), or zeros on a canvas's first step
 //   x0   = rms_norm_noscale(e + down(gelu_tanh(gate(n)) * up(n))),  n = pre_norm(soft)
+#include <algorithm>
+
 #include "cpu/activation.h"
 #include "cpu/gemm_bf16.h"
 #include "cpu/qgemm.h"
 #include "cpu/norm.h"
 #include "model/context_impl.h"
+#include "cpu/widen.h"
 #include "util/timing.h"
 
 namespace dg {
+
+// hn[t] = sum over the k most probable tokens i of row t of p[t, i] * E[i] (ContextParams::sc_top_k):
+// the probabilities of the full softmax, the k largest kept by a k-entry min-heap (ties: the lower
+// id), their rows of E summed in increasing id.
+void ContextImpl::soft_embed_top_k(const float* sc_logits, int64_t T) {
+  const int64_t H = hp.n_embd, V = hp.n_vocab, K = params.sc_top_k;
+  const WeightView& E = m.w.token_embd;
+  const size_t per_thread = static_cast<size_t>(V + H + 2 * K);
+  if (sc_prob.size() < static_cast<size_t>(pool.n_threads()) * per_thread)
+    sc_prob.resize(static_cast<size_t>(pool.n_threads()) * per_thread);
+  pool.parallel_for(T, [&](int64_t b, int64_t e, int tid) {
+    float* p = sc_prob.data() + static_cast<size_t>(tid) * per_thread;  // [V] probabilities
+    float* row = p + V;                                                  // [H] a dequantized E row
+    auto* heap = reinterpret_cast<int32_t*>(row + H);                    // [K] token ids
+    for (int64_t t = b; t < e; ++t) {
+      const float* l = sc_logits + t * V;
+      softmax_row_to(l, p, V);
+      // Min-heap of K ids by (probability, then the higher id first out).
+      auto less = [&](int32_t a, int32_t c) { return p[a] > p[c] || (p[a] == p[c] && a < c); };
+      int64_t n = 0;
+      for (int32_t i = 0; i < V; ++i) {
+        if (n < K) {
+          heap[n++] = i;
+          std::push_heap(heap, heap + n, less);
+        } else if (p[i] > p[heap[0]]) {
+          std::pop_heap(heap, heap + n, less);
+          heap[n - 1] = i;
+          std::push_heap(heap, heap + n, less);
+        }
+      }
+      std::sort(heap, heap + n);
+      float* out = hn.data() + t * H;
+      std::fill(out, out + H, 0.0f);
+      for (int64_t j = 0; j < n; ++j) {
+        const float w = p[heap[j]];
+        if (w == 0.0f) continue;
+        widen_row(E, heap[j], 0, H, row);
+        for (int64_t c = 0; c < H; ++c) out[c] += w * row[c];
+      }
+      if (E.out_scale != 1.0f)
+        for (int64_t c = 0; c < H; ++c) out[c] *= E.out_scale;
+    }
+  });
+}
 
 void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const float* sc_logits) {
   const int64_t H = hp.n_embd, V = hp.n_vocab, F = hp.n_ff;
   const float eps = hp.norm_eps;
   embed(canvas, T, x.data());
   PhaseClock clk(prof);
-  if (sc_logits) {
+  if (sc_logits && params.sc_top_k > 0 && params.sc_top_k < V) {
+    clk.at(Phase::kSelfCondSoft);
+    soft_embed_top_k(sc_logits, T);
+  } else if (sc_logits) {
     // Row groups of sc_rows bound the [rows, V] probability buffer (canvas-sized, not batch-sized).
     // Fast path with AVX512-BF16 on a quantized embedding (whose products already see 8-bit
     // activations elsewhere): the probabilities in bfloat16 and bf16 dot products. Float
@@ -47,6 +97,8 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
         matmul_transposed(pool, m.w.token_embd, sc_prob.data(), V, n, hn.data() + t0 * H, H, rows);
       }
     }
+  }
+  if (sc_logits) {
     clk.at(Phase::kSelfCondMLP);
     pool.parallel_for(T, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b * H; i < e * H; ++i) hn[i] *= m.embed_scale;
