@@ -58,7 +58,7 @@ dg::ChatValue to_chat_value(const py::handle& h, int depth = 0) {
     return v;
   }
   throw py::type_error("chat values must be dict, list, str, int, float, bool or None, not " +
-                       std::string(py::str(h.get_type().attr("__name__"))));
+                       std::string(py::str(py::type::handle_of(h).attr("__name__"))));
 }
 
 std::shared_ptr<Tokenizer> make_tokenizer(const py::object& source) {
