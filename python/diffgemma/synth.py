@@ -43,11 +43,12 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from gguf import GGMLQuantizationType, GGUFValue, GGUFWriter, quants
+from gguf import GGMLQuantizationType, quants
 
 from .convert.hf_config import HParams
+from .convert.gguf_output import write_gguf_file
 from .convert.hf_vocab import load_vocab
-from .convert.layout import ARCH, OUTTYPES, TensorPlan, expected_tensors, output_type, rope_freqs
+from .convert.layout import OUTTYPES, TensorPlan, expected_tensors, output_type, rope_freqs
 from .convert.metadata import build_metadata
 from .quantizer import TYPES as MIXES
 from .tiny import write_gemma4_tokenizer_files
@@ -268,39 +269,22 @@ def write_synth(outfile: Path, n_layer: int, outtype: str = "bf16", seed: int = 
 
 def _write_gguf(outfile: Path, kvs, tensors: list[TensorPlan], seed: int, progress: bool = False) -> None:
     types = {t.name: t.qtype for t in tensors}
-    tmp = outfile.with_name(f".{outfile.name}.{os.getpid()}.part")
-    writer = GGUFWriter(None, ARCH)
-    try:
-        for kv in kvs:
-            writer.kv_data[0][kv.key] = GGUFValue(kv.value, kv.type, kv.sub_type)
-        for t in tensors:
-            writer.add_tensor_info(t.name, t.shape, np.dtype(np.float32), t.nbytes, raw_dtype=t.qtype)
-        writer.open_output_file(tmp)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
-        fout = writer.fout[0]
-        fout.write(b"\0" * (-fout.tell() % writer.data_alignment))
-        total = sum(t.nbytes for t in tensors)
-        done = 0
-        for t in tensors:
-            fold = t.name.endswith("ffn_down_exps.scale") and \
-                types.get(t.name[: -len(".scale")] + ".weight") == GGMLQuantizationType.NVFP4
-            n = _write_tensor(fout, t, seed, fold)
-            if n != t.nbytes:
-                raise AssertionError(f"{t.name}: wrote {n} bytes, the tensor table says {t.nbytes}")
-            fout.write(b"\0" * (-fout.tell() % writer.data_alignment))
-            done += n
-            if progress and n >= 1 << 24:
-                print(f"\r{done / 1e9:7.2f} / {total / 1e9:.2f} GB  {t.name:<40}", end="", file=sys.stderr, flush=True)
-        if progress:
-            print(file=sys.stderr)
-        writer.close()
-        os.replace(tmp, outfile)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+    total, done = sum(t.nbytes for t in tensors), 0
+
+    def write(fout, t: TensorPlan) -> int:
+        fold = t.name.endswith("ffn_down_exps.scale") and \
+            types.get(t.name[: -len(".scale")] + ".weight") == GGMLQuantizationType.NVFP4
+        return _write_tensor(fout, t, seed, fold)
+
+    def report(t: TensorPlan, n: int) -> None:
+        nonlocal done
+        done += n
+        if progress and n >= 1 << 24:
+            print(f"\r{done / 1e9:7.2f} / {total / 1e9:.2f} GB  {t.name:<40}", end="", file=sys.stderr, flush=True)
+
+    write_gguf_file(outfile, kvs, tensors, write, report)
+    if progress:
+        print(file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define DG_X86 1
+#include "cpu/avx512_util.h"
 #endif
 
 namespace dg {
@@ -69,10 +70,8 @@ void ukr_scalar(int mr, const float* a, int64_t lda, const float* b, int64_t kc,
 template <int MR>
 __attribute__((target("avx512f"))) void ukr512(const float* a, int64_t lda, const float* b, int64_t kc, float* c,
                                                int64_t ldc, int ncols, bool acc) {
-  const __mmask16 m0 = ncols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << ncols) - 1);
-  const __mmask16 m1 = ncols >= 32   ? static_cast<__mmask16>(0xFFFF)
-                       : ncols <= 16 ? static_cast<__mmask16>(0)
-                                     : static_cast<__mmask16>((1u << (ncols - 16)) - 1);
+  __mmask16 m0, m1;
+  col_masks32(ncols, &m0, &m1);
   __m512 c0[MR], c1[MR];
   for (int r = 0; r < MR; ++r) {
     if (acc) {
@@ -155,31 +154,9 @@ const Ukr kUkr256[kMR256 + 1] = {nullptr, ukr256<1>, ukr256<2>, ukr256<3>, ukr25
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+// The float form of avx512_util.h's 16 x 16 transpose (the same bits).
 __attribute__((target("avx512f"))) inline void transpose16(__m512* r) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-  }
-  // r[4q + s], 128-bit lane L: element 4L + s of rows 4q..4q+3; gather the lanes.
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-    r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-    r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
-  }
+  transpose16x16_32(reinterpret_cast<__m512i*>(r));
 }
 
 __attribute__((target("avx512f"))) void transpose_pack512(const float* rows, int64_t kc, float* panel) {

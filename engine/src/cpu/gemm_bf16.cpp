@@ -15,6 +15,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define DG_X86 1
+#include "cpu/avx512_util.h"
 #endif
 
 // GCC 12 warns inside its own masked-load intrinsics (they start from _mm512_undefined): a false
@@ -75,10 +76,8 @@ DG_BF16_TARGET void pack_chunk(const WeightView& w, int64_t c0, int64_t ncol, in
 template <int MR>
 DG_BF16_TARGET void ukr_bf16(const uint16_t* p, int64_t ldp, const uint32_t* panel, int64_t pairs, float* c,
                              int64_t ldc, int ncols, bool acc) {
-  const __mmask16 m0 = ncols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << ncols) - 1);
-  const __mmask16 m1 = ncols >= 32   ? static_cast<__mmask16>(0xFFFF)
-                       : ncols <= 16 ? static_cast<__mmask16>(0)
-                                     : static_cast<__mmask16>((1u << (ncols - 16)) - 1);
+  __mmask16 m0, m1;
+  col_masks32(ncols, &m0, &m1);
   __m512 c0[MR], c1[MR];
   for (int r = 0; r < MR; ++r) {
     c0[r] = acc ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps();

@@ -12,6 +12,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define DG_X86 1
+#include "cpu/avx512_util.h"
 #endif
 
 // GCC 12 warns inside its own masked-load intrinsics (they start from _mm512_undefined): a false
@@ -79,10 +80,8 @@ inline int32_t load_i32(const uint8_t* p) {
 
 template <int MR, int G, bool MIN>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512(const Tile& t) {
-  const __mmask16 m0 = t.ncols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << t.ncols) - 1);
-  const __mmask16 m1 = t.ncols >= 32   ? static_cast<__mmask16>(0xFFFF)
-                       : t.ncols <= 16 ? static_cast<__mmask16>(0)
-                                       : static_cast<__mmask16>((1u << (t.ncols - 16)) - 1);
+  __mmask16 m0, m1;
+  col_masks32(t.ncols, &m0, &m1);
   __m512 f0[MR], f1[MR];
   for (int r = 0; r < MR; ++r) {
     f0[r] = t.acc ? _mm512_maskz_loadu_ps(m0, t.c + r * t.ldc) : _mm512_setzero_ps();

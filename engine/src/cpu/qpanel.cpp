@@ -11,6 +11,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define DG_X86 1
+#include "cpu/avx512_util.h"
 #endif
 
 namespace dg {
@@ -289,39 +290,12 @@ void transpose_scalar(const uint8_t* stage, int64_t kc, uint8_t* u) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-// 16 x 16 dword transpose in registers.
-__attribute__((target("avx512f"))) inline void transpose16_epi32(__m512i* r) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
-    t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
-    t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
-    t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
-    r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
-    r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
-  }
-}
-
 __attribute__((target("avx512f"))) void transpose_avx512(const uint8_t* stage, int64_t kc, uint8_t* u) {
   for (int64_t o0 = 0; o0 < kQNR; o0 += 16) {
     for (int64_t k = 0; k < kc; k += 64) {
       __m512i r[16];
       for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(stage + (o0 + i) * kStageLd + k);
-      transpose16_epi32(r);
+      transpose16x16_32(r);
       for (int i = 0; i < 16; ++i) _mm512_store_si512(u + ((k / 4 + i) * kQNR + o0) * 4, r[i]);
     }
   }
@@ -466,7 +440,7 @@ DG_PANEL_TARGET void fused_panel_avx512(const WeightView& w, int64_t c0, int64_t
           for (int i = 0; i < 16; ++i)
             sc[i] = o0 + i < n ? Load::scales(w.row(c0 + o0 + i) + ((k0 + k) / 256) * Load::kBytes) : _mm512_setzero_ps();
           __m512i* t = reinterpret_cast<__m512i*>(sc);
-          transpose16_epi32(t);
+          transpose16x16_32(t);
           // lane j of a row -> scale j: Q6_K groups 0..15, or Q4_K/Q5_K S[0..7] then M[0..7].
           for (int j = 0; j < 16; ++j) {
             float* dst = f.has_min ? (j < 8 ? p.S + (k / 32 + j) * kQNR : p.M + (k / 32 + j - 8) * kQNR)
@@ -490,7 +464,7 @@ DG_PANEL_TARGET void fused_panel_avx512(const WeightView& w, int64_t c0, int64_t
         }
         r[i] = Load::load(w.row(c0 + o0 + i), k0 + k, S, M);
       }
-      transpose16_epi32(r);
+      transpose16x16_32(r);
       for (int j = 0; j < 16; ++j) _mm512_store_si512(p.c + ((k / 4 + j) * kQNR + o0) * 4, r[j]);
       // C of the chunk's groups: -128 * (sum of each group's codes), 16 outputs at a time.
       const __m512i ones = _mm512_set1_epi8(1);

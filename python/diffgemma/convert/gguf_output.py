@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import numpy as np
 from gguf import GGUFValue, GGUFWriter
@@ -21,14 +21,17 @@ from .safetensors_reader import Checkpoint
 from .tensor_data import DEFAULT_CHUNK_ELEMENTS, iter_chunks
 
 
-def write_gguf(
+def write_gguf_file(
     path: Path,
     kvs: list[KV],
     tensors: list[TensorPlan],
-    checkpoint: Checkpoint,
-    progress: Progress,
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    write_tensor: Callable[[BinaryIO, TensorPlan], int],
+    on_tensor: Callable[[TensorPlan, int], None] | None = None,
 ) -> None:
+    """Header, metadata and tensor table by GGUFWriter, then each tensor's data as
+    `write_tensor(fout, plan)` writes it (it returns the bytes written, checked against the table),
+    aligned; `on_tensor(plan, bytes)` after each. Written under a temporary name and renamed at the
+    end: a failure leaves no partial file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     writer = GGUFWriter(None, ARCH)
@@ -45,19 +48,35 @@ def write_gguf(
         fout = writer.fout[0]
         _pad(fout, writer.data_alignment)
         for t in tensors:
-            progress.begin_tensor(t.name)
-            written = _write_tensor(fout, t, checkpoint, progress, chunk_elements)
+            written = write_tensor(fout, t)
             if written != t.nbytes:
                 raise AssertionError(f"{t.name}: wrote {written} bytes, the tensor table says {t.nbytes}")
             _pad(fout, writer.data_alignment)
-            progress.end_tensor(f"{list(reversed(t.shape))} {t.qtype.name}")
-        progress.finish()
+            if on_tensor is not None:
+                on_tensor(t, written)
         writer.close()
         os.replace(tmp, path)
     except BaseException:
         writer.close()
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_gguf(
+    path: Path,
+    kvs: list[KV],
+    tensors: list[TensorPlan],
+    checkpoint: Checkpoint,
+    progress: Progress,
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+) -> None:
+    def write(fout: BinaryIO, t: TensorPlan) -> int:
+        progress.begin_tensor(t.name)
+        return _write_tensor(fout, t, checkpoint, progress, chunk_elements)
+
+    write_gguf_file(path, kvs, tensors, write,
+                    on_tensor=lambda t, _: progress.end_tensor(f"{list(reversed(t.shape))} {t.qtype.name}"))
+    progress.finish()
 
 
 def _write_tensor(
