@@ -79,15 +79,6 @@ void matmul(ThreadPool& pool, const WeightView& w, const LinearInput& in, float*
   matmul(pool, w, in.x, in.ldx, in.n_rows, y, ldy, scratch);
 }
 
-void matmul_rows(const WeightView& w, int64_t o_begin, int64_t o_end, const LinearInput& in, float* y,
-                 int64_t ldy, float* row_scratch) {
-  if (use_int8(w, in)) {
-    qgemm(w, o_begin, o_end, in.q, y, ldy, false);
-    return;
-  }
-  matmul_rows(w, o_begin, o_end, in.x, in.ldx, in.n_rows, y, ldy, row_scratch);
-}
-
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t ldx, int64_t n_rows,
             float* y, int64_t ldy, const RowScratch& scratch) {
   if (n_rows <= 0) return;

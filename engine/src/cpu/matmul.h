@@ -52,10 +52,6 @@ LinearInput linear_input(ThreadPool& pool, const float* x, int64_t ldx, int64_t 
 void matmul(ThreadPool& pool, const WeightView& w, const LinearInput& in, float* y, int64_t ldy,
             const RowScratch& scratch);
 
-// Single-threaded form of the same (callers inside a parallel loop), outputs [o_begin, o_end).
-void matmul_rows(const WeightView& w, int64_t o_begin, int64_t o_end, const LinearInput& in, float* y,
-                 int64_t ldy, float* row_scratch);
-
 // y[t, o] = sum_i W[o, i] * x[t, i]  for t < n_rows, o < W.n_out   (nn.functional.linear)
 // x: [n_rows, ldx >= W.n_in]   y: [n_rows, ldy >= W.n_out]. Scratch needs W.n_in per thread.
 void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t ldx, int64_t n_rows,

@@ -21,7 +21,7 @@ inline void block_scale(float amax, float* d, float* id) {
   *id = *d != 0.0f ? 1.0f / *d : 0.0f;
 }
 
-void quantize_row_scalar(const float* x, int64_t K, uint8_t* q, float* d, int32_t* s16, float* ds) {
+void quantize_row_scalar(const float* x, int64_t K, uint8_t* q, float* d, float* ds) {
   for (int64_t b = 0; b < K / kActBlock; ++b) {
     const float* xb = x + b * kActBlock;
     float amax = 0.0f;
@@ -37,8 +37,6 @@ void quantize_row_scalar(const float* x, int64_t K, uint8_t* q, float* d, int32_
       sums[i / 16] += v;
     }
     d[b] = db;
-    s16[2 * b] = sums[0];
-    s16[2 * b + 1] = sums[1];
     ds[b] = db * static_cast<float>(sums[0] + sums[1]);
   }
 }
@@ -51,7 +49,7 @@ void quantize_row_scalar(const float* x, int64_t K, uint8_t* q, float* d, int32_
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(const float* x, int64_t K, uint8_t* q,
-                                                                             float* d, int32_t* s16, float* ds) {
+                                                                             float* d, float* ds) {
   for (int64_t b = 0; b < K / kActBlock; ++b) {
     const __m512 x0 = _mm512_loadu_ps(x + b * kActBlock), x1 = _mm512_loadu_ps(x + b * kActBlock + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
@@ -65,8 +63,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(co
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kActBlock + 16), _mm_xor_si128(_mm512_cvtsepi32_epi8(q1), flip));
     const int32_t a = _mm512_reduce_add_epi32(q0), c = _mm512_reduce_add_epi32(q1);
     d[b] = db;
-    s16[2 * b] = a;
-    s16[2 * b + 1] = c;
     ds[b] = db * static_cast<float>(a + c);
   }
 }
@@ -83,7 +79,7 @@ __attribute__((target("avx2,fma"))) inline int32_t hsum_epi32(__m256i v) {
 }
 
 __attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64_t K, uint8_t* q, float* d,
-                                                           int32_t* s16, float* ds) {
+                                                           float* ds) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < K / kActBlock; ++b) {
     __m256 v[4], m = _mm256_setzero_ps();
@@ -108,8 +104,6 @@ __attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64
     const __m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * kActBlock), _mm256_xor_si256(p, _mm256_set1_epi8(static_cast<char>(0x80))));
     d[b] = db;
-    s16[2 * b] = sums[0];
-    s16[2 * b + 1] = sums[1];
     ds[b] = db * static_cast<float>(sums[0] + sums[1]);
   }
 }
@@ -117,13 +111,13 @@ __attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64
 
 }  // namespace
 
-void quantize_act_row(const float* x, int64_t K, uint8_t* q, float* d, int32_t* s16, float* ds) {
+void quantize_act_row(const float* x, int64_t K, uint8_t* q, float* d, float* ds) {
 #ifdef DG_X86
   const Isa isa = active_isa();
-  if (isa >= Isa::kAVX512) return quantize_row_avx512(x, K, q, d, s16, ds);
-  if (isa != Isa::kScalar) return quantize_row_avx2(x, K, q, d, s16, ds);
+  if (isa >= Isa::kAVX512) return quantize_row_avx512(x, K, q, d, ds);
+  if (isa != Isa::kScalar) return quantize_row_avx2(x, K, q, d, ds);
 #endif
-  quantize_row_scalar(x, K, q, d, s16, ds);
+  quantize_row_scalar(x, K, q, d, ds);
 }
 
 void QuantActsBuffer::reserve(int64_t max_rows, int64_t max_k) {
@@ -134,7 +128,6 @@ void QuantActsBuffer::reserve(int64_t max_rows, int64_t max_k) {
   q_.assign(static_cast<size_t>(max_rows_ * ldq_ + 64), 0);
   d_.assign(static_cast<size_t>(max_rows_ * ldb_), 0.0f);
   ds_.assign(static_cast<size_t>(max_rows_ * ldb_), 0.0f);
-  s16_.assign(static_cast<size_t>(max_rows_ * 2 * ldb_), 0);
 }
 
 QuantActs QuantActsBuffer::view(int64_t n_rows, int64_t K) const {
@@ -147,7 +140,6 @@ QuantActs QuantActsBuffer::view(int64_t n_rows, int64_t K) const {
   const uintptr_t base = reinterpret_cast<uintptr_t>(q_.data());
   a.q = reinterpret_cast<const uint8_t*>((base + 63) & ~static_cast<uintptr_t>(63));
   a.d = d_.data();
-  a.s16 = s16_.data();
   a.ds = ds_.data();
   a.n_rows = n_rows;
   a.K = K;
@@ -170,7 +162,7 @@ QuantActs QuantActsBuffer::quantize_rows(const float* x, int64_t ldx, int64_t r0
   if (r0 < 0 || r1 > cur_rows_) throw std::logic_error("QuantActsBuffer::quantize_rows: rows out of range");
   for (int64_t r = r0; r < r1; ++r) {
     quantize_act_row(x + r * ldx, cur_k_, const_cast<uint8_t*>(a.q) + r * ldq_, d_.data() + r * ldb_,
-                     s16_.data() + r * 2 * ldb_, ds_.data() + r * ldb_);
+                     ds_.data() + r * ldb_);
   }
   return a;
 }

@@ -2,8 +2,8 @@
 // becomes 8-bit codes in blocks of 32 with one fp32 scale per block,
 //   d = amax / 127,  q = round_half_even(x * (1 / d))   (d = 0 and q = 0 for an all-zero block),
 // stored as the unsigned bytes q + 128 (the unsigned operand of the dot-product instructions; the
-// kernels take the 128 back out through the weights' sums), plus the sum of every 16 q and d times
-// each block's sum (for the weights' mins).
+// kernels take the 128 back out through the weights' sums), plus d times each block's sum of q
+// (for the weights' mins).
 // Every ISA path rounds the same way, so the codes are identical on all of them.
 #pragma once
 
@@ -19,7 +19,6 @@ constexpr int64_t kActBlock = 32;
 struct QuantActs {
   const uint8_t* q = nullptr;   // [n_rows, ldq] codes q + 128 (ldq >= K, a multiple of 64)
   const float* d = nullptr;     // [n_rows, ldb] block scales, ldb >= K / 32
-  const int32_t* s16 = nullptr; // [n_rows, 2 * ldb] sums of each 16 codes
   const float* ds = nullptr;    // [n_rows, ldb] d * (sum of the block's 32 codes)
   int64_t n_rows = 0, K = 0, ldq = 0, ldb = 0;
   const uint64_t* live = nullptr;  // the buffer's current generation
@@ -33,7 +32,6 @@ struct QuantActs {
     QuantActs v = *this;
     v.q += first * ldq;
     v.d += first * ldb;
-    v.s16 += first * 2 * ldb;
     v.ds += first * ldb;
     v.n_rows = n;
     return v;
@@ -64,11 +62,10 @@ class QuantActsBuffer {
   uint64_t gen_ = 0;
   std::vector<uint8_t> q_;
   std::vector<float> d_, ds_;
-  std::vector<int32_t> s16_;
 };
 
-// One row: codes q[0..K) (q + 128), scales d[0..K/32), s16[0..K/16), ds[0..K/32). The ISA path is
-// the active one (cpu_features.h); all paths give the same bytes.
-void quantize_act_row(const float* x, int64_t K, uint8_t* q, float* d, int32_t* s16, float* ds);
+// One row: codes q[0..K) (q + 128), scales d[0..K/32), ds[0..K/32). The ISA path is the active
+// one (cpu_features.h); all paths give the same bytes.
+void quantize_act_row(const float* x, int64_t K, uint8_t* q, float* d, float* ds);
 
 }  // namespace dg
