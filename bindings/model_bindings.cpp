@@ -98,6 +98,8 @@ void register_model(py::module_& m) {
       .def_property_readonly("path", &Model::path)
       .def_property_readonly("has_output_weight", &Model::has_output_weight)
       .def_property_readonly("experts_fused", &Model::experts_fused)
+      .def_property_readonly("packed_bytes", &Model::packed_bytes,
+                             "bytes of expert weights packed for the int8 kernels at load (DIFFGEMMA_REPACK=0: none)")
       .def_property_readonly("weight_type", &Model::weight_type_name);
 
   py::class_<Context>(m, "Context", "KV cache and buffers of one generation over a Model.")

@@ -94,7 +94,7 @@ void register_quant(py::module_& m) {
   // Kernel probes (tests): one product through the engine's kernels with the process's path/ISA.
   auto probe = [](bool soft_embed) {
     return [soft_embed](uint32_t type, py::buffer w, int64_t n_out, int64_t n_in, float out_scale,
-                        py::array_t<float, py::array::c_style | py::array::forcecast> x, int threads) {
+                        py::array_t<float, py::array::c_style | py::array::forcecast> x, int threads, bool packed) {
       const dg::GGMLType t = checked_type(type);
       const py::buffer_info info = w.request();
       const uint64_t need = static_cast<uint64_t>(n_out) * dg::quant_bytes(t, n_in);
@@ -107,18 +107,38 @@ void register_quant(py::module_& m) {
       const auto* wp = static_cast<const uint8_t*>(info.ptr);
       const float* xp = x.data();
       float* yp = y.mutable_data();
+      if (soft_embed && packed) throw dg::Error("probe: the soft embedding never reads packed weights");
       py::gil_scoped_release release;
       if (soft_embed) dg::probe_soft_embed(t, wp, n_out, n_in, out_scale, xp, rows, yp, threads);
-      else dg::probe_linear(t, wp, n_out, n_in, out_scale, xp, rows, yp, threads);
+      else dg::probe_linear(t, wp, n_out, n_in, out_scale, xp, rows, yp, threads, packed);
       return y;
     };
   };
   m.def("probe_linear", probe(false), py::arg("type"), py::arg("w"), py::arg("n_out"), py::arg("n_in"),
-        py::arg("out_scale"), py::arg("x"), py::arg("threads") = 1,
-        "y = out_scale * x @ W^T through the kernels (W: n_out rows of n_in values, raw blocks)");
+        py::arg("out_scale"), py::arg("x"), py::arg("threads") = 1, py::arg("packed") = false,
+        "y = out_scale * x @ W^T through the kernels (W: n_out rows of n_in values, raw blocks; packed: "
+        "through the experts' packed-panel layout)");
   m.def("probe_soft_embed", probe(true), py::arg("type"), py::arg("w"), py::arg("n_out"), py::arg("n_in"),
-        py::arg("out_scale"), py::arg("p"), py::arg("threads") = 1,
-        "y = out_scale * p @ W through the kernels (p: [rows, n_out])");
+        py::arg("out_scale"), py::arg("p"), py::arg("threads") = 1, py::arg("packed") = false,
+        "y = out_scale * p @ W through the kernels (p: [rows, n_out]; packed: refused)");
+  m.def(
+      "probe_pack_applies",
+      [](uint32_t type, int64_t n_out, int64_t n_in) { return dg::probe_pack_applies(checked_type(type), n_out, n_in); },
+      py::arg("type"), py::arg("n_out"), py::arg("n_in"), "whether W has the experts' packed-panel layout");
+  m.def(
+      "probe_pack",
+      [](uint32_t type, py::bytes w, int64_t n_out, int64_t n_in) {
+        const dg::GGMLType t = checked_type(type);
+        const std::string src = w;
+        if (static_cast<uint64_t>(src.size()) != static_cast<uint64_t>(n_out) * dg::quant_bytes(t, n_in))
+          throw dg::Error("probe: weight bytes do not match " + std::to_string(n_out) + " x " + std::to_string(n_in));
+        std::string packed(src.size(), '\0'), restored(src.size(), '\0');
+        dg::probe_pack(t, reinterpret_cast<const uint8_t*>(src.data()), n_out, n_in,
+                       reinterpret_cast<uint8_t*>(packed.data()), reinterpret_cast<uint8_t*>(restored.data()));
+        return py::make_tuple(py::bytes(packed), py::bytes(restored));
+      },
+      py::arg("type"), py::arg("w"), py::arg("n_out"), py::arg("n_in"),
+      "(W packed, W restored from the packed bytes)");
 
   m.def(
       "quant_mix_file_type", [](const std::string& type) { return dg::quant_mix_file_type(checked_mix(type)); },

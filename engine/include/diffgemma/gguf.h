@@ -84,6 +84,9 @@ class GGUFFile {
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }  // absolute file offset of tensor data
   uint64_t file_size() const;
+  // Drops the whole pages inside [p, p + n) of the mapping from resident memory (for tensor data
+  // copied elsewhere); reading them again maps them back in from the file.
+  void release_pages(const uint8_t* p, uint64_t n) const;
 
   struct KV {
     std::string_view key;

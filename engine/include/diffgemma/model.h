@@ -51,6 +51,7 @@ class Model {
   const std::string& path() const;
   bool has_output_weight() const;  // a separate output.weight (else tied to token_embd)
   bool experts_fused() const;      // ffn_gate_up_exps (else ffn_gate_exps + ffn_up_exps)
+  uint64_t packed_bytes() const;   // expert weights held as the int8 kernels' panels (0: none)
   std::string weight_type_name() const;  // type of attn_q of layer 0, e.g. "Q8_0"
 
   const ModelImpl& impl() const { return *impl_; }

@@ -7,6 +7,7 @@
 #include "cpu/gemm_bf16.h"
 #include "cpu/matmul.h"
 #include "cpu/qgemm.h"
+#include "cpu/qpack.h"
 #include "diffgemma/error.h"
 #include "quant/dequantize.h"
 #include "util/thread_pool.h"
@@ -30,9 +31,38 @@ WeightView view(GGMLType type, const uint8_t* w, int64_t n_out, int64_t n_in, fl
 
 }  // namespace
 
+bool probe_pack_applies(GGMLType type, int64_t n_out, int64_t n_in) {
+  if (!row_dequant_supported(type) || n_in <= 0 || n_in % dequant_block_size(type) != 0) return false;
+  WeightView v;
+  v.type = type;
+  v.n_in = n_in;
+  v.n_out = n_out;
+  v.row_bytes = dequant_row_bytes(type, n_in);
+  return qpack_applies(v);
+}
+
+void probe_pack(GGMLType type, const uint8_t* w, int64_t n_out, int64_t n_in, uint8_t* packed, uint8_t* restored) {
+  if (!probe_pack_applies(type, n_out, n_in))
+    throw Error("probe: no packed layout for " + std::string(ggml_type_name(type)) + " [" + std::to_string(n_out) +
+                ", " + std::to_string(n_in) + "]");
+  WeightView v = view(type, w, n_out, n_in, 1.0f);
+  qpack_panels(v, 0, n_out / kQNR, packed);
+  v.data = packed;
+  v.packed = true;
+  qunpack_rows(v, restored);
+}
+
 void probe_linear(GGMLType type, const uint8_t* w, int64_t n_out, int64_t n_in, float out_scale, const float* x,
-                  int64_t n_rows, float* y, int n_threads) {
-  const WeightView v = view(type, w, n_out, n_in, out_scale);
+                  int64_t n_rows, float* y, int n_threads, bool packed) {
+  WeightView v = view(type, w, n_out, n_in, out_scale);
+  std::vector<uint8_t> pk;
+  if (packed) {
+    if (!qpack_applies(v)) throw Error("probe: no packed layout for this type and shape");
+    pk.resize(static_cast<size_t>(n_out) * v.row_bytes);
+    qpack_panels(v, 0, n_out / kQNR, pk.data());
+    v.data = pk.data();
+    v.packed = true;
+  }
   ThreadPool pool(n_threads);
   QuantActsBuffer qa;
   qa.reserve(n_rows, n_in);

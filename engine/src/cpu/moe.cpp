@@ -3,15 +3,33 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "cpu/activation.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
 #include "cpu/norm.h"
+#include "cpu/qpack.h"
 #include "cpu/qgemm.h"
 #include "util/thread_pool.h"
 
 namespace dg {
+namespace {
+
+// v itself, or for a packed matrix (which only the int8 kernels read) its rows back in the
+// file's layout, in buf (grown to the largest expert matrix once, then reused).
+WeightView rows_view(const WeightView& v, std::vector<uint8_t>& buf) {
+  if (!v.packed) return v;
+  const size_t bytes = static_cast<size_t>(v.n_out) * v.row_bytes;
+  if (buf.size() < bytes) buf.resize(bytes);
+  qunpack_rows(v, buf.data());
+  WeightView r = v;
+  r.data = buf.data();
+  r.packed = false;
+  return r;
+}
+
+}  // namespace
 
 void moe_route(ThreadPool& pool, const RouterWeights& rw, const float* x, int64_t n_tok, int64_t n_embd,
                int64_t n_expert, int64_t k, float eps, float* tmp, float* logits, int32_t* ids, float* weights,
@@ -106,24 +124,26 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
             qgemm(ew.down(e), 0, H, qm, buf.y + r0 * H, H, false);
             continue;
           }
-          gemm_wt(ew.gate(e), 0, I, buf.xg + r0 * H, H, n, g, I, false);
-          gemm_wt(ew.up(e), 0, I, buf.xg + r0 * H, H, n, buf.up + r0 * I, I, false);
+          thread_local std::vector<uint8_t> gate_rows, up_rows, down_rows;
+          gemm_wt(rows_view(ew.gate(e), gate_rows), 0, I, buf.xg + r0 * H, H, n, g, I, false);
+          gemm_wt(rows_view(ew.up(e), up_rows), 0, I, buf.xg + r0 * H, H, n, buf.up + r0 * I, I, false);
           if (fast_path()) gelu_mul_fast(g, buf.up + r0 * I, g, n * I);
           else gelu_mul(g, buf.up + r0 * I, g, n * I);
-          gemm_wt(ew.down(e), 0, H, g, I, n, buf.y + r0 * H, H, false);
+          gemm_wt(rows_view(ew.down(e), down_rows), 0, H, g, I, n, buf.y + r0 * H, H, false);
         }
       }
     });
   }
+  std::vector<uint8_t> gate_rows, up_rows, down_rows;  // packed experts on the reference path only
   for (int64_t e = 0; e < n_expert && !grouped; ++e) {
     const int64_t r0 = buf.count[e], n = buf.count[e + 1] - r0;
     if (n == 0) continue;
-    matmul(pool, ew.gate(e), buf.xg + r0 * H, H, n, buf.gate + r0 * I, I, scratch);
-    matmul(pool, ew.up(e), buf.xg + r0 * H, H, n, buf.up + r0 * I, I, scratch);
+    matmul(pool, rows_view(ew.gate(e), gate_rows), buf.xg + r0 * H, H, n, buf.gate + r0 * I, I, scratch);
+    matmul(pool, rows_view(ew.up(e), up_rows), buf.xg + r0 * H, H, n, buf.up + r0 * I, I, scratch);
     pool.parallel_for(n, [&](int64_t b, int64_t en, int) {
       for (int64_t r = r0 + b; r < r0 + en; ++r) gelu_mul(buf.gate + r * I, buf.up + r * I, buf.gate + r * I, I);
     });
-    matmul(pool, ew.down(e), buf.gate + r0 * I, I, n, buf.y + r0 * H, H, scratch);
+    matmul(pool, rows_view(ew.down(e), down_rows), buf.gate + r0 * I, I, n, buf.y + r0 * H, H, scratch);
   }
 
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "cpu/cpu_features.h"
+#include "cpu/qpack.h"
 #include "cpu/qpanel.h"
 #include "cpu/tiling.h"
 
@@ -25,6 +26,7 @@ namespace dg {
 namespace {
 
 constexpr int64_t NR = kQNR;
+constexpr int64_t kPackedKC = 512;  // values per chunk of a packed panel (a multiple of 256)
 
 // One micro-kernel call: rows [0, mr) of the activations against a decoded panel, values of one
 // chunk (nblk blocks of 32), into c[0..mr)[0..ncols).
@@ -43,6 +45,8 @@ struct Tile {
   int64_t ldc;
   int ncols;
   bool acc;
+  const uint8_t* pf = nullptr;  // weights of the next panel, fetched into L2 while this one computes
+  int64_t pf_lines = 0;         // cache lines of it
 };
 
 // ---- scalar: the definition every SIMD path reproduces -----------------------------------------
@@ -88,6 +92,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512
     f1[r] = t.acc ? _mm512_maskz_loadu_ps(m1, t.c + r * t.ldc + 16) : _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < t.nblk; ++b) {
+    // The next panel's weights stream in from memory while this one computes, spread over the blocks.
+    for (int64_t l = b * t.pf_lines / t.nblk; l < (b + 1) * t.pf_lines / t.nblk; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(t.pf + l * 64), _MM_HINT_T1);
     for (int gi = 0; gi < 32 / G; ++gi) {
       const int64_t g = b * (32 / G) + gi;
       __m512i i0[MR], i1[MR];
@@ -213,6 +220,7 @@ void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows) {
       // Formats with a min hold two more registers per row tile (M): one row fewer.
       const int mr = tile_rows(n_rows - r0, f.has_min ? kMR512Min : kMR512);
       pick512(mr, f.group, f.has_min)(t);
+      t.pf = nullptr, t.pf_lines = 0;  // the first row tile fetches
       r0 += mr;
       t.a += mr * t.lda, t.d += mr * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
       continue;
@@ -241,6 +249,7 @@ bool qgemm_supported(GGMLType t) { return qformat_supported(t); }
 
 void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, float* y, int64_t ldy, bool accumulate) {
   if (a.K != w.n_in) throw std::logic_error("qgemm: activation width does not match the weight");
+  if (w.packed && (o0 % NR != 0 || (o1 - o0) % NR != 0)) throw std::logic_error("qgemm: packed rows split inside a panel");
   if (accumulate && w.out_scale != 1.0f) throw std::logic_error("qgemm: accumulate with an output scale");
   if (a.n_rows <= 0 || o1 <= o0) return;
   thread_local PanelStore store;
@@ -249,9 +258,12 @@ void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, floa
   const Isa isa = active_isa();
   for (int64_t c0 = o0; c0 < o1; c0 += NR) {
     const int64_t n = std::min(NR, o1 - c0);
-    for (int64_t k0 = 0; k0 < w.n_in; k0 += kQKC) {
-      const int64_t kc = std::min(kQKC, w.n_in - k0);
-      decode_qpanel(w, c0, n, k0, kc, panel);
+    // Packed panels unpack cheaply: in chunks small enough that codes and activations stay in L1.
+    const int64_t kc_max = w.packed ? kPackedKC : kQKC;
+    for (int64_t k0 = 0; k0 < w.n_in; k0 += kc_max) {
+      const int64_t kc = std::min(kc_max, w.n_in - k0);
+      if (w.packed) unpack_qpanel(w, c0, k0, kc, panel);
+      else decode_qpanel(w, c0, n, k0, kc, panel);
       Tile t{};
       t.a = a.q + k0;
       t.lda = a.ldq;
@@ -267,6 +279,13 @@ void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, floa
       t.ldc = ldy;
       t.ncols = static_cast<int>(n);
       t.acc = accumulate || k0 > 0;
+      if (w.packed && (c0 + NR < o1 || k0 + kc < w.n_in)) {
+        // A packed matrix is one stream, chunk after chunk: fetch the next chunk's bytes.
+        const uint64_t here = static_cast<uint64_t>(k0 / f.block) * f.block_bytes * NR;
+        const uint64_t span = static_cast<uint64_t>(kc / f.block) * f.block_bytes * NR;
+        t.pf = w.row(c0) + here + span;
+        t.pf_lines = static_cast<int64_t>(span / 64);
+      }
       run_rows(isa, f, t, a.n_rows);
     }
     if (w.out_scale != 1.0f) {

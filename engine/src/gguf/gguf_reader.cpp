@@ -268,6 +268,8 @@ GGUFFile::~GGUFFile() = default;
 
 uint64_t GGUFFile::file_size() const { return file_->size(); }
 
+void GGUFFile::release_pages(const uint8_t* p, uint64_t n) const { file_->release(p, n); }
+
 std::shared_ptr<GGUFFile> GGUFFile::open(const std::string& path) {
   std::shared_ptr<GGUFFile> f(new GGUFFile());
   f->path_ = path;

@@ -1,8 +1,12 @@
 #include "model/weights.h"
 
+#include <cstdlib>
 #include <string>
 
+#include "cpu/cpu_features.h"
+#include "cpu/qpack.h"
 #include "quant/dequantize.h"
+#include "util/thread_pool.h"
 
 namespace dg {
 namespace {
@@ -163,6 +167,53 @@ ModelWeights load_weights(const GGUFFile& f, ModelHParams& hp) {
     L.scalar_encoder = enc.empty() ? L.scalar_decoder : enc[0];
   }
   return w;
+}
+
+namespace {
+
+// A packed copy of matrix v (the whole stacked tensor), or v itself when it has no layout.
+WeightView pack_matrix(const WeightView& v, const GGUFFile& f, ThreadPool& pool, ModelWeights& w) {
+  if (!qpack_applies(v)) return v;
+  const uint64_t bytes = static_cast<uint64_t>(v.n_out) * v.row_bytes;
+  constexpr uint64_t kPage = 4096;
+  void* mem = std::aligned_alloc(kPage, (bytes + kPage - 1) / kPage * kPage);
+  if (mem == nullptr) throw Error("out of memory packing the expert weights (" + std::to_string(bytes) + " bytes)");
+  w.packed.emplace_back(static_cast<uint8_t*>(mem), std::free);
+  uint8_t* dst = w.packed.back().get();
+  pool.parallel_for(v.n_out / kQNR, [&](int64_t b, int64_t e, int) { qpack_panels(v, b, e, dst); });
+  f.release_pages(v.data, bytes);
+  w.packed_bytes += bytes;
+  WeightView p = v;
+  p.data = dst;
+  p.packed = true;
+  return p;
+}
+
+}  // namespace
+
+bool expert_packing_enabled() {
+  const char* env = std::getenv("DIFFGEMMA_REPACK");
+  if (env != nullptr && std::string(env) == "0") return false;
+  return fast_path() && active_isa() >= Isa::kAVX512;
+}
+
+void pack_experts(ModelWeights& w, const GGUFFile& f, ThreadPool& pool) {
+  for (LayerWeights& L : w.layers) {
+    ExpertWeights& X = L.experts;
+    // Each expert's gate, up and down rows must start and end on panel boundaries.
+    const bool rows_ok = X.n_ff_exp % kQNR == 0 && X.n_embd % kQNR == 0 && X.gate_stride % kQNR == 0 &&
+                         X.up_stride % kQNR == 0 && X.down_stride % kQNR == 0;
+    if (!rows_ok) continue;
+    if (w.experts_fused) {
+      const int64_t I = X.n_ff_exp;
+      X.gate_base = pack_matrix(X.gate_base, f, pool, w);
+      X.up_base = X.gate_base.rows(I, X.gate_base.n_out - I);
+    } else {
+      X.gate_base = pack_matrix(X.gate_base, f, pool, w);
+      X.up_base = pack_matrix(X.up_base, f, pool, w);
+    }
+    X.down_base = pack_matrix(X.down_base, f, pool, w);
+  }
 }
 
 }  // namespace dg

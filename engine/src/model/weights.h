@@ -3,6 +3,7 @@
 // Matrices are views into the mapping; 1-D vectors (norms, scales) are small fp32 copies.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "cpu/moe.h"
@@ -11,6 +12,8 @@
 #include "diffgemma/model.h"
 
 namespace dg {
+
+class ThreadPool;
 
 struct LayerWeights {
   std::vector<float> attn_norm;        // [H] input_layernorm
@@ -48,9 +51,21 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   bool has_output = false;
   bool experts_fused = true;
+  // Expert matrices rewritten as the int8 kernels' panels (pack_experts); their views point here.
+  std::vector<std::unique_ptr<uint8_t, void (*)(void*)>> packed;
+  uint64_t packed_bytes = 0;
 };
 
 // Fills hp.n_vocab from token_embd and checks every tensor's presence, type and shape.
 ModelWeights load_weights(const GGUFFile& f, ModelHParams& hp);
+
+// Whether models loaded now pack their experts: the fast kernels on an AVX-512 CPU, unless the
+// environment sets DIFFGEMMA_REPACK=0.
+bool expert_packing_enabled();
+
+// Packs every expert matrix that cpu/qpack.h has a layout for into memory owned by w (about the
+// size of those tensors; their file pages are released, so resident memory stays about the
+// file's size). Views of other types stay in the mapping.
+void pack_experts(ModelWeights& w, const GGUFFile& f, ThreadPool& pool);
 
 }  // namespace dg

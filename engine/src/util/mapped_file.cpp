@@ -49,6 +49,15 @@ MappedFile::~MappedFile() {
   if (mapped_) ::munmap(const_cast<uint8_t*>(data_), size_);
 }
 
+void MappedFile::release(const uint8_t* p, uint64_t n) const {
+  if (!mapped_ || p < data_ || n > size_ || p > data_ + (size_ - n)) return;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t begin = (static_cast<uint64_t>(p - data_) + page - 1) / page * page;
+  const uint64_t end = static_cast<uint64_t>(p - data_) + n;
+  if (end <= begin + page) return;
+  ::madvise(const_cast<uint8_t*>(data_) + begin, (end - begin) / page * page, MADV_DONTNEED);
+}
+
 #else  // no mmap: read the file into memory
 
 MappedFile::MappedFile(const std::string& path) {
@@ -67,6 +76,8 @@ MappedFile::MappedFile(const std::string& path) {
 }
 
 MappedFile::~MappedFile() { delete[] data_; }
+
+void MappedFile::release(const uint8_t*, uint64_t) const {}
 
 #endif
 

@@ -15,6 +15,9 @@ class MappedFile {
 
   const uint8_t* data() const { return data_; }
   uint64_t size() const { return size_; }
+  // Drops the whole pages inside [p, p + n) from this process's resident memory; a later read
+  // maps them in again from the file (they are never written). No-op without mmap.
+  void release(const uint8_t* p, uint64_t n) const;
 
  private:
   const uint8_t* data_ = nullptr;

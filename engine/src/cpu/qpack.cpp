@@ -1,0 +1,310 @@
+#include "cpu/qpack.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu/cpu_features.h"
+#include "quant/k_scales.h"
+#include "quant/scalars.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DG_X86 1
+#include "cpu/avx512_util.h"
+#include "cpu/k45_scales_avx512.h"
+#endif
+
+// GCC 12 warns inside its own masked intrinsics (they start from _mm512_undefined): a false
+// positive, as in qgemm.cpp.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace dg {
+namespace {
+
+using namespace quant;
+
+// Where the parts of a chunk start (bytes from the chunk).
+struct Layout {
+  int block = 32;        // values per chunk
+  int block_bytes = 34;  // bytes per original block (chunk = 32 of them)
+  int head = 2;          // header bytes per output (fp16 d, or Q4_K's 16)
+  int hi = 0;            // offset of Q5_0's fifth bits, or 0
+  int codes = 64;        // offset of the codes (int8 or nibbles)
+  bool nibbles = true;
+  int zero = 0;          // the format's zero point Z (c = u - Z)
+};
+
+Layout layout(GGMLType t) {
+  switch (t) {
+    case GGMLType::Q8_0: return {32, 34, 2, 0, 64, false, 128};
+    case GGMLType::Q4_0: return {32, 18, 2, 0, 64, true, 8};
+    case GGMLType::Q5_0: return {32, 22, 2, 64, 192, true, 16};
+    default: return {256, 144, 16, 0, 512, true, 0};  // Q4_K
+  }
+}
+
+// Byte and nibble shift of code (o, kk) in a chunk's nibbles.
+inline int nib_byte(int o, int kk) { return (kk / 4) * 64 + (o % 16) * 4 + kk % 4; }
+inline int nib_shift(int o) { return o < 16 ? 0 : 4; }
+// Bit of Q5_0's fifth bit of code (o, kk): u64 word (kk / 4) * 2 + o / 16, bit 4 (o % 16) + kk % 4.
+inline int hi_word(int o, int kk) { return (kk / 4) * 2 + o / 16; }
+inline int hi_bit(int o, int kk) { return 4 * (o % 16) + kk % 4; }
+
+// The unsigned code u (w = S (u - Z) + M) of output o, value kk of a nibble chunk.
+inline int nibble_code(const Layout& L, const uint8_t* chunk, int o, int kk) {
+  int u = (chunk[L.codes + nib_byte(o, kk)] >> nib_shift(o)) & 15;
+  if (L.hi) {
+    uint64_t word;
+    std::memcpy(&word, chunk + L.hi + 8 * hi_word(o, kk), 8);
+    u |= static_cast<int>((word >> hi_bit(o, kk)) & 1u) << 4;
+  }
+  return u;
+}
+
+// Q8_0 codes: [8][32][4], i.e. byte (kk / 4) * 128 + o * 4 + kk % 4.
+inline int q8_byte(int o, int kk) { return (kk / 4) * 128 + o * 4 + kk % 4; }
+
+// The unsigned code of output o, value kk (Q8_0 uses its own byte order).
+inline int code_at(const Layout& L, const uint8_t* chunk, int o, int kk) {
+  if (!L.nibbles) return static_cast<uint8_t>(chunk[L.codes + q8_byte(o, kk)] ^ 0x80);
+  return nibble_code(L, chunk, o, kk);
+}
+
+inline void put_code(const Layout& L, uint8_t* chunk, int o, int kk, int u) {
+  if (!L.nibbles) {
+    chunk[L.codes + q8_byte(o, kk)] = static_cast<uint8_t>(u ^ 0x80);
+    return;
+  }
+  chunk[L.codes + nib_byte(o, kk)] |= static_cast<uint8_t>((u & 15) << nib_shift(o));
+  if (L.hi && (u & 16)) {
+    uint64_t word;
+    std::memcpy(&word, chunk + L.hi + 8 * hi_word(o, kk), 8);
+    word |= uint64_t{1} << hi_bit(o, kk);
+    std::memcpy(chunk + L.hi + 8 * hi_word(o, kk), &word, 8);
+  }
+}
+
+// ---- original block <-> codes ------------------------------------------------------------------
+
+// Unsigned code kk of an original block.
+int block_code(GGMLType t, const uint8_t* blk, int kk) {
+  switch (t) {
+    case GGMLType::Q8_0: return static_cast<uint8_t>(blk[2 + kk] ^ 0x80);
+    case GGMLType::Q4_0: return (blk[2 + kk % 16] >> (kk < 16 ? 0 : 4)) & 15;
+    case GGMLType::Q5_0: {
+      uint32_t qh;
+      std::memcpy(&qh, blk + 2, 4);
+      return ((blk[6 + kk % 16] >> (kk < 16 ? 0 : 4)) & 15) | static_cast<int>(((qh >> kk) & 1u) << 4);
+    }
+    default: {  // Q4_K: value 32j + l is nibble (j & 1) of qs[32 (j / 2) + l]
+      const int j = kk / 32, l = kk % 32;
+      return (blk[16 + 32 * (j / 2) + l] >> (4 * (j & 1))) & 15;
+    }
+  }
+}
+
+// Writes code kk into an original block whose code bytes start zeroed.
+void put_block_code(GGMLType t, uint8_t* blk, int kk, int u) {
+  switch (t) {
+    case GGMLType::Q8_0: blk[2 + kk] = static_cast<uint8_t>(u ^ 0x80); return;
+    case GGMLType::Q4_0: blk[2 + kk % 16] |= static_cast<uint8_t>((u & 15) << (kk < 16 ? 0 : 4)); return;
+    case GGMLType::Q5_0: {
+      blk[6 + kk % 16] |= static_cast<uint8_t>((u & 15) << (kk < 16 ? 0 : 4));
+      if (u & 16) blk[2 + kk / 8] |= static_cast<uint8_t>(1u << (kk % 8));  // little-endian qh bit kk
+      return;
+    }
+    default: {
+      const int j = kk / 32, l = kk % 32;
+      blk[16 + 32 * (j / 2) + l] |= static_cast<uint8_t>((u & 15) << (4 * (j & 1)));
+      return;
+    }
+  }
+}
+
+// ---- kernel panels from packed chunks ---------------------------------------------------------
+
+// S (and M) of one chunk for its 32 outputs; g0 = the chunk's first group in the panel.
+void chunk_scales_scalar(GGMLType t, const Layout& L, const uint8_t* chunk, int64_t g0, const QPanel& p) {
+  for (int o = 0; o < kQNR; ++o) {
+    const uint8_t* h = chunk + L.head * o;
+    uint16_t d16;
+    std::memcpy(&d16, h, 2);
+    if (t != GGMLType::Q4_K) {
+      p.S[g0 * kQNR + o] = half_to_f32(d16);
+      continue;
+    }
+    uint16_t dm16;
+    std::memcpy(&dm16, h + 2, 2);
+    const float d = half_to_f32(d16), dmin = half_to_f32(dm16);
+    uint8_t sc[8], m[8];
+    unpack_scales(h + 4, sc, m);
+    for (int j = 0; j < 8; ++j) {
+      p.S[(g0 + j) * kQNR + o] = d * static_cast<float>(sc[j]);
+      p.M[(g0 + j) * kQNR + o] = -(dmin * static_cast<float>(m[j]));
+    }
+  }
+}
+
+void unpack_scalar(const WeightView& w, const Layout& L, const uint8_t* panel, int64_t k0, int64_t kc, const QPanel& p) {
+  const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
+  for (int64_t k = k0; k < k0 + kc; k += L.block) {
+    const uint8_t* chunk = panel + static_cast<uint64_t>(k / L.block) * chunk_bytes;
+    const int64_t kl = k - k0;  // value offset in the panel
+    chunk_scales_scalar(w.type, L, chunk, kl / 32, p);
+    for (int kk = 0; kk < L.block; ++kk)
+      for (int o = 0; o < kQNR; ++o)
+        p.c[(((kl + kk) / 4) * kQNR + o) * 4 + (kl + kk) % 4] = static_cast<int8_t>(code_at(L, chunk, o, kk) - L.zero);
+  }
+  for (int64_t g = 0; g < kc / 32; ++g) {
+    for (int o = 0; o < kQNR; ++o) {
+      int32_t sum = 0;
+      for (int64_t k = 32 * g; k < 32 * (g + 1); ++k) sum += p.c[((k / 4) * kQNR + o) * 4 + k % 4];
+      p.C[g * kQNR + o] = -128 * sum;
+    }
+  }
+}
+
+#ifdef DG_X86
+#define DG_PACK_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
+
+// Eight steps (32 values) of codes of one group: w0 = outputs 0..15, w1 = 16..31 at p.c row r;
+// then C of the group.
+struct GroupSums {
+  __m512i s0, s1;
+};
+
+DG_PACK_TARGET inline void store_step(const QPanel& p, int64_t row, __m512i w0, __m512i w1, GroupSums& g) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  _mm512_store_si512(p.c + row * kQNR * 4, w0);
+  _mm512_store_si512(p.c + row * kQNR * 4 + 64, w1);
+  g.s0 = _mm512_dpbusd_epi32(g.s0, ones, w0);
+  g.s1 = _mm512_dpbusd_epi32(g.s1, ones, w1);
+}
+
+DG_PACK_TARGET inline void store_sums(const QPanel& p, int64_t g, const GroupSums& s) {
+  const __m512i z = _mm512_setzero_si512();
+  _mm512_store_si512(p.C + g * kQNR, _mm512_sub_epi32(z, _mm512_slli_epi32(s.s0, 7)));
+  _mm512_store_si512(p.C + g * kQNR + 16, _mm512_sub_epi32(z, _mm512_slli_epi32(s.s1, 7)));
+}
+
+// Eight nibble steps from nib: codes minus Z (with Q5_0's fifth bits from hi when given).
+DG_PACK_TARGET inline void nibble_group(const uint8_t* nib, const uint8_t* hi, int zero, const QPanel& p, int64_t row0,
+                                        int64_t g) {
+  const __m512i m4 = _mm512_set1_epi8(15), z = _mm512_set1_epi8(static_cast<char>(zero));
+  GroupSums s{_mm512_setzero_si512(), _mm512_setzero_si512()};
+  for (int j = 0; j < 8; ++j) {
+    _mm_prefetch(reinterpret_cast<const char*>(nib + j * 64 + 2048), _MM_HINT_T0);
+    const __m512i v = _mm512_loadu_si512(nib + j * 64);
+    __m512i lo = _mm512_and_si512(v, m4), hi4 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    if (hi) {
+      uint64_t b0, b1;
+      std::memcpy(&b0, hi + 16 * j, 8);
+      std::memcpy(&b1, hi + 16 * j + 8, 8);
+      const __m512i sixteen = _mm512_set1_epi8(16);
+      lo = _mm512_or_si512(lo, _mm512_maskz_mov_epi8(b0, sixteen));
+      hi4 = _mm512_or_si512(hi4, _mm512_maskz_mov_epi8(b1, sixteen));
+    }
+    store_step(p, row0 + j, _mm512_sub_epi8(lo, z), _mm512_sub_epi8(hi4, z), s);
+  }
+  store_sums(p, g, s);
+}
+
+DG_PACK_TARGET void unpack_avx512(const WeightView& w, const Layout& L, const uint8_t* panel, int64_t k0, int64_t kc,
+                                  const QPanel& p) {
+  const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
+  for (int64_t k = k0; k < k0 + kc; k += L.block) {
+    const uint8_t* chunk = panel + static_cast<uint64_t>(k / L.block) * chunk_bytes;
+    const int64_t kl = k - k0, g0 = kl / 32, row0 = kl / 4;
+    if (w.type == GGMLType::Q4_K) {
+      for (int o0 = 0; o0 < kQNR; o0 += 16) {
+        __m512 sc[16];
+        for (int i = 0; i < 16; ++i) sc[i] = k45_scales_avx512(chunk + L.head * (o0 + i));
+        __m512i* t = reinterpret_cast<__m512i*>(sc);
+        transpose16x16_32(t);
+        for (int j = 0; j < 8; ++j) {
+          _mm512_store_ps(p.S + (g0 + j) * kQNR + o0, sc[j]);
+          _mm512_store_ps(p.M + (g0 + j) * kQNR + o0, sc[j + 8]);
+        }
+      }
+      for (int g = 0; g < 8; ++g) nibble_group(chunk + L.codes + g * 512, nullptr, 0, p, row0 + 8 * g, g0 + g);
+      continue;
+    }
+    const __m256i* d = reinterpret_cast<const __m256i*>(chunk);
+    _mm512_store_ps(p.S + g0 * kQNR, _mm512_cvtph_ps(_mm256_loadu_si256(d)));
+    _mm512_store_ps(p.S + g0 * kQNR + 16, _mm512_cvtph_ps(_mm256_loadu_si256(d + 1)));
+    if (L.nibbles) {
+      nibble_group(chunk + L.codes, L.hi ? chunk + L.hi : nullptr, L.zero, p, row0, g0);
+      continue;
+    }
+    GroupSums s{_mm512_setzero_si512(), _mm512_setzero_si512()};  // Q8_0: the signed codes as stored
+    const uint8_t* c = chunk + L.codes;
+    for (int j = 0; j < 8; ++j) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + j * 128 + 2048), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + j * 128 + 2112), _MM_HINT_T0);
+      store_step(p, row0 + j, _mm512_loadu_si512(c + j * 128), _mm512_loadu_si512(c + j * 128 + 64), s);
+    }
+    store_sums(p, g0, s);
+  }
+}
+#endif
+
+}  // namespace
+
+bool qpack_supported(GGMLType t) {
+  return t == GGMLType::Q8_0 || t == GGMLType::Q4_0 || t == GGMLType::Q5_0 || t == GGMLType::Q4_K;
+}
+
+bool qpack_applies(const WeightView& w) {
+  if (w.packed || !qpack_supported(w.type) || w.n_out % kQNR != 0 || w.n_out <= 0) return false;
+  const Layout L = layout(w.type);
+  return w.n_in % L.block == 0 && w.row_bytes == static_cast<uint64_t>(w.n_in / L.block) * L.block_bytes;
+}
+
+void qpack_panels(const WeightView& w, int64_t p0, int64_t p1, uint8_t* dst) {
+  const Layout L = layout(w.type);
+  const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
+  std::vector<uint8_t> chunk(chunk_bytes);
+  for (int64_t P = p0; P < p1; ++P) {
+    uint8_t* panel = dst + static_cast<uint64_t>(P) * kQNR * w.row_bytes;
+    for (int64_t b = 0; b < w.n_in / L.block; ++b) {
+      std::fill(chunk.begin(), chunk.end(), 0);
+      for (int o = 0; o < kQNR; ++o) {
+        const uint8_t* blk = w.row(P * kQNR + o) + b * L.block_bytes;
+        std::memcpy(chunk.data() + L.head * o, blk, static_cast<size_t>(L.head));
+        for (int kk = 0; kk < L.block; ++kk) put_code(L, chunk.data(), o, kk, block_code(w.type, blk, kk));
+      }
+      std::memcpy(panel + b * chunk_bytes, chunk.data(), chunk_bytes);
+    }
+  }
+}
+
+void qunpack_rows(const WeightView& w, uint8_t* dst) {
+  const Layout L = layout(w.type);
+  const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
+  for (int64_t P = 0; P < w.n_out / kQNR; ++P) {
+    const uint8_t* panel = w.row(P * kQNR);
+    for (int64_t b = 0; b < w.n_in / L.block; ++b) {
+      const uint8_t* chunk = panel + b * chunk_bytes;
+      for (int o = 0; o < kQNR; ++o) {
+        uint8_t* blk = dst + static_cast<uint64_t>(P * kQNR + o) * w.row_bytes + b * L.block_bytes;
+        std::memset(blk, 0, static_cast<size_t>(L.block_bytes));
+        std::memcpy(blk, chunk + L.head * o, static_cast<size_t>(L.head));
+        for (int kk = 0; kk < L.block; ++kk) put_block_code(w.type, blk, kk, code_at(L, chunk, o, kk));
+      }
+    }
+  }
+}
+
+void unpack_qpanel(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p) {
+  const Layout L = layout(w.type);
+  const uint8_t* panel = w.row(c0);
+#ifdef DG_X86
+  if (active_isa() >= Isa::kAVX512) return unpack_avx512(w, L, panel, k0, kc, p);
+#endif
+  unpack_scalar(w, L, panel, k0, kc, p);
+}
+
+}  // namespace dg

@@ -1,0 +1,45 @@
+// Packed panels: a quantized matrix rewritten, once at load time, in the order the int8 kernels
+// (qgemm.h) read it, so that a pass only widens codes instead of gathering 32 rows and
+// transposing them (qpanel.h). Used for the experts' weights, whose panels serve only ~16
+// activation rows each and whose decoding cost as much as their products.
+//
+// The packed matrix has the original's size: panel P (rows 32P..32P+31) occupies the same bytes
+// the 32 rows did, 32 * row_bytes, as one chunk per storage block of the format (its 32 rows'
+// blocks, 32 * block_bytes bytes), so WeightView::row() still finds a panel when the row is a
+// multiple of 32. Chunk layouts (o = output 0..31 of the panel, step j = 4 values, i = 0..3):
+//   Q8_0  (32 values, 1088 B):  d[32] fp16 | codes[8][32][4] int8 (as stored)
+//   Q4_0  (32 values,  576 B):  d[32] fp16 | nib[8][16][4]
+//   Q5_0  (32 values,  704 B):  d[32] fp16 | hi[8][2] u64 | nib[8][16][4]
+//   Q4_K (256 values, 4608 B):  head[32][16] (d, dmin, 12 scale bytes as stored) | nib[64][16][4]
+// nib byte (j, o % 16, i): low nibble = 4-bit code of output o < 16, high nibble = that of o + 16;
+// hi[j][o / 16] bit 4 (o % 16) + i: the fifth bit of Q5_0's code (j, o, i).
+// The kernels' panels made from a packed matrix are byte-identical to those decoded from the
+// original, so results do not depend on packing.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/qpanel.h"
+#include "cpu/weight_view.h"
+
+namespace dg {
+
+// Whether type t has a packed layout.
+bool qpack_supported(GGMLType t);
+
+// Whether matrix w (unpacked) can be packed: a supported type and whole panels.
+bool qpack_applies(const WeightView& w);
+
+// Writes panels [p0, p1) of w (unpacked) into dst, at the offsets they have in w
+// (dst + P * 32 * w.row_bytes). Single-threaded; callers split the panels.
+void qpack_panels(const WeightView& w, int64_t p0, int64_t p1, uint8_t* dst);
+
+// The original rows of a packed view (w.packed; w.n_out a multiple of 32, its first row too)
+// into dst[w.n_out][w.row_bytes].
+void qunpack_rows(const WeightView& w, uint8_t* dst);
+
+// The kernels' panel of rows [c0, c0 + 32) (c0 a multiple of 32) and values [k0, k0 + kc) of a
+// packed view: what decode_qpanel() makes of the original. The ISA path is the active one.
+void unpack_qpanel(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p);
+
+}  // namespace dg
