@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
 #include "cpu/qgemm.h"
+#include "cpu/qpack.h"
 #include "cpu/qpanel.h"
 #include "quant/dequantize.h"
 #include "util/thread_pool.h"
@@ -28,6 +30,7 @@ float dot_f32(const float* a, const float* b, int64_t n) {
 
 void matmul_rows(const WeightView& w, int64_t o_begin, int64_t o_end, const float* x, int64_t ldx,
                  int64_t n_rows, float* y, int64_t ldy, float* row_scratch) {
+  if (w.packed) throw std::logic_error("matmul_rows: packed weights (restore them first)");
   if (fast_kernels() && gemm_supported(w.type)) {
     gemm_wt(w, o_begin, o_end, x, ldx, n_rows, y, ldy, false);
     return;
@@ -79,9 +82,20 @@ void matmul(ThreadPool& pool, const WeightView& w, const LinearInput& in, float*
   matmul(pool, w, in.x, in.ldx, in.n_rows, y, ldy, scratch);
 }
 
-void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t ldx, int64_t n_rows,
+void matmul(ThreadPool& pool, const WeightView& packed_or_rows, const float* x, int64_t ldx, int64_t n_rows,
             float* y, int64_t ldy, const RowScratch& scratch) {
   if (n_rows <= 0) return;
+  // The float kernels read rows: a packed matrix (only the int8 kernels read panels) is restored
+  // first, into a buffer grown to the largest such matrix once (the exact and reference paths).
+  thread_local std::vector<uint8_t> restored;
+  WeightView w = packed_or_rows;
+  if (w.packed) {
+    const size_t bytes = static_cast<size_t>(w.n_out) * w.row_bytes;
+    if (restored.size() < bytes) restored.resize(bytes);
+    qunpack_rows(w, restored.data());
+    w.data = restored.data();
+    w.packed = false;
+  }
   if (fast_kernels() && gemm_supported(w.type)) {
     // Work items are panels of kGemmNR outputs; every output is one thread's FMA chain.
     const int64_t n_panels = (w.n_out + kGemmNR - 1) / kGemmNR;
@@ -98,6 +112,7 @@ void matmul(ThreadPool& pool, const WeightView& w, const float* x, int64_t ldx, 
 void matmul_transposed(ThreadPool& pool, const WeightView& w, const float* p, int64_t ldp,
                        int64_t n_rows, float* y, int64_t ldy, const RowScratch& scratch) {
   if (n_rows <= 0) return;
+  if (w.packed) throw std::logic_error("matmul_transposed: packed weights");
   if (fast_kernels() && gemm_w_supported(w.type)) {
     const int64_t n_panels = (w.n_in + kGemmNR - 1) / kGemmNR;
     pool.parallel_for(n_panels, [&](int64_t b, int64_t e, int) {

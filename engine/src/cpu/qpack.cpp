@@ -73,38 +73,7 @@ inline int code_at(const Layout& L, const uint8_t* chunk, int o, int kk) {
   return nibble_code(L, chunk, o, kk);
 }
 
-inline void put_code(const Layout& L, uint8_t* chunk, int o, int kk, int u) {
-  if (!L.nibbles) {
-    chunk[L.codes + q8_byte(o, kk)] = static_cast<uint8_t>(u ^ 0x80);
-    return;
-  }
-  chunk[L.codes + nib_byte(o, kk)] |= static_cast<uint8_t>((u & 15) << nib_shift(o));
-  if (L.hi && (u & 16)) {
-    uint64_t word;
-    std::memcpy(&word, chunk + L.hi + 8 * hi_word(o, kk), 8);
-    word |= uint64_t{1} << hi_bit(o, kk);
-    std::memcpy(chunk + L.hi + 8 * hi_word(o, kk), &word, 8);
-  }
-}
-
-// ---- original block <-> codes ------------------------------------------------------------------
-
-// Unsigned code kk of an original block.
-int block_code(GGMLType t, const uint8_t* blk, int kk) {
-  switch (t) {
-    case GGMLType::Q8_0: return static_cast<uint8_t>(blk[2 + kk] ^ 0x80);
-    case GGMLType::Q4_0: return (blk[2 + kk % 16] >> (kk < 16 ? 0 : 4)) & 15;
-    case GGMLType::Q5_0: {
-      uint32_t qh;
-      std::memcpy(&qh, blk + 2, 4);
-      return ((blk[6 + kk % 16] >> (kk < 16 ? 0 : 4)) & 15) | static_cast<int>(((qh >> kk) & 1u) << 4);
-    }
-    default: {  // Q4_K: value 32j + l is nibble (j & 1) of qs[32 (j / 2) + l]
-      const int j = kk / 32, l = kk % 32;
-      return (blk[16 + 32 * (j / 2) + l] >> (4 * (j & 1))) & 15;
-    }
-  }
-}
+// ---- codes -> original blocks ------------------------------------------------------------------
 
 // Writes code kk into an original block whose code bytes start zeroed.
 void put_block_code(GGMLType t, uint8_t* blk, int kk, int u) {
@@ -266,17 +235,56 @@ bool qpack_applies(const WeightView& w) {
 void qpack_panels(const WeightView& w, int64_t p0, int64_t p1, uint8_t* dst) {
   const Layout L = layout(w.type);
   const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
-  std::vector<uint8_t> chunk(chunk_bytes);
+  alignas(64) uint8_t u[kQNR][256];  // the chunk's unsigned codes, row by row
   for (int64_t P = p0; P < p1; ++P) {
     uint8_t* panel = dst + static_cast<uint64_t>(P) * kQNR * w.row_bytes;
     for (int64_t b = 0; b < w.n_in / L.block; ++b) {
-      std::fill(chunk.begin(), chunk.end(), 0);
+      uint8_t* chunk = panel + b * chunk_bytes;
+      const uint8_t* blk[kQNR];
       for (int o = 0; o < kQNR; ++o) {
-        const uint8_t* blk = w.row(P * kQNR + o) + b * L.block_bytes;
-        std::memcpy(chunk.data() + L.head * o, blk, static_cast<size_t>(L.head));
-        for (int kk = 0; kk < L.block; ++kk) put_code(L, chunk.data(), o, kk, block_code(w.type, blk, kk));
+        blk[o] = w.row(P * kQNR + o) + b * L.block_bytes;
+        std::memcpy(chunk + L.head * o, blk[o], static_cast<size_t>(L.head));
       }
-      std::memcpy(panel + b * chunk_bytes, chunk.data(), chunk_bytes);
+      if (!L.nibbles) {  // Q8_0: 4 stored bytes at a time
+        for (int j = 0; j < 8; ++j)
+          for (int o = 0; o < kQNR; ++o) std::memcpy(chunk + L.codes + q8_byte(o, 4 * j), blk[o] + 2 + 4 * j, 4);
+        continue;
+      }
+      for (int o = 0; o < kQNR; ++o) {
+        const uint8_t* q = blk[o];
+        switch (w.type) {
+          case GGMLType::Q4_0: case GGMLType::Q5_0: {
+            const uint8_t* qs = q + (w.type == GGMLType::Q5_0 ? 6 : 2);
+            for (int l = 0; l < 16; ++l) u[o][l] = qs[l] & 15, u[o][l + 16] = qs[l] >> 4;
+            if (w.type == GGMLType::Q5_0) {
+              uint32_t qh;
+              std::memcpy(&qh, q + 2, 4);
+              for (int l = 0; l < 32; ++l) u[o][l] |= static_cast<uint8_t>(((qh >> l) & 1u) << 4);
+            }
+            break;
+          }
+          default:  // Q4_K: value 64p + l = low nibble of qs[32p + l], 64p + 32 + l its high nibble
+            for (int p4 = 0; p4 < 4; ++p4)
+              for (int l = 0; l < 32; ++l) {
+                const uint8_t v = q[16 + 32 * p4 + l];
+                u[o][64 * p4 + l] = v & 15, u[o][64 * p4 + 32 + l] = v >> 4;
+              }
+        }
+      }
+      uint8_t* nib = chunk + L.codes;
+      for (int j = 0; j < L.block / 4; ++j)
+        for (int o = 0; o < 16; ++o)
+          for (int i = 0; i < 4; ++i)
+            nib[j * 64 + o * 4 + i] = static_cast<uint8_t>((u[o][4 * j + i] & 15) | (u[o + 16][4 * j + i] & 15) << 4);
+      if (L.hi) {
+        for (int j = 0; j < L.block / 4; ++j)
+          for (int half = 0; half < 2; ++half) {
+            uint64_t word = 0;
+            for (int o = 0; o < 16; ++o)
+              for (int i = 0; i < 4; ++i) word |= static_cast<uint64_t>(u[16 * half + o][4 * j + i] >> 4) << (4 * o + i);
+            std::memcpy(chunk + L.hi + 8 * (2 * j + half), &word, 8);
+          }
+      }
     }
   }
 }

@@ -15,7 +15,7 @@ std::shared_ptr<Model> Model::load(const std::string& path, int n_threads) {
   impl->hp = load_hparams(*impl->file);
   impl->w = load_weights(*impl->file, impl->hp);
   impl->pool = std::make_unique<ThreadPool>(n_threads);
-  if (expert_packing_enabled()) pack_experts(impl->w, *impl->file, *impl->pool);
+  if (weight_packing_enabled()) pack_weights(impl->w, *impl->file, *impl->pool);
   const ModelHParams& hp = impl->hp;
   impl->inv_freq_swa = rope_inv_freq(hp.rope_base_swa, hp.n_rot_swa, nullptr);
   impl->inv_freq_full = rope_inv_freq(hp.rope_base_full, hp.n_rot_full,

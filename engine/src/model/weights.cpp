@@ -191,13 +191,23 @@ WeightView pack_matrix(const WeightView& v, const GGUFFile& f, ThreadPool& pool,
 
 }  // namespace
 
-bool expert_packing_enabled() {
+bool weight_packing_enabled() {
   const char* env = std::getenv("DIFFGEMMA_REPACK");
   if (env != nullptr && std::string(env) == "0") return false;
   return fast_path() && active_isa() >= Isa::kAVX512;
 }
 
-void pack_experts(ModelWeights& w, const GGUFFile& f, ThreadPool& pool) {
+void pack_weights(ModelWeights& w, const GGUFFile& f, ThreadPool& pool) {
+  // Dense matrices: every one the int8 kernels read through matmul(); not the token embedding
+  // (rows are looked up and it is the soft embedding's matrix), nor a tied LM head.
+  if (w.has_output) w.output = pack_matrix(w.output, f, pool, w);
+  w.sc_gate = pack_matrix(w.sc_gate, f, pool, w);
+  w.sc_up = pack_matrix(w.sc_up, f, pool, w);
+  w.sc_down = pack_matrix(w.sc_down, f, pool, w);
+  for (LayerWeights& L : w.layers) {
+    for (WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.ffn_gate, &L.ffn_up, &L.ffn_down})
+      if (!v->empty()) *v = pack_matrix(*v, f, pool, w);
+  }
   for (LayerWeights& L : w.layers) {
     ExpertWeights& X = L.experts;
     // Each expert's gate, up and down rows must start and end on panel boundaries.

@@ -51,7 +51,7 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   bool has_output = false;
   bool experts_fused = true;
-  // Expert matrices rewritten as the int8 kernels' panels (pack_experts); their views point here.
+  // Matrices rewritten as the int8 kernels' panels (pack_weights); their views point here.
   std::vector<std::unique_ptr<uint8_t, void (*)(void*)>> packed;
   uint64_t packed_bytes = 0;
 };
@@ -59,13 +59,14 @@ struct ModelWeights {
 // Fills hp.n_vocab from token_embd and checks every tensor's presence, type and shape.
 ModelWeights load_weights(const GGUFFile& f, ModelHParams& hp);
 
-// Whether models loaded now pack their experts: the fast kernels on an AVX-512 CPU, unless the
+// Whether models loaded now pack their weights: the fast kernels on an AVX-512 CPU, unless the
 // environment sets DIFFGEMMA_REPACK=0.
-bool expert_packing_enabled();
+bool weight_packing_enabled();
 
-// Packs every expert matrix that cpu/qpack.h has a layout for into memory owned by w (about the
-// size of those tensors; their file pages are released, so resident memory stays about the
-// file's size). Views of other types stay in the mapping.
-void pack_experts(ModelWeights& w, const GGUFFile& f, ThreadPool& pool);
+// Packs every matrix the int8 kernels read (the experts, the attention and MLP projections, the
+// self-conditioning MLP, an untied LM head) that cpu/qpack.h has a layout for into memory owned
+// by w (the size of those tensors; their file pages are released, so resident memory stays about
+// the file's size). Views of other types, and the token embedding, stay in the mapping.
+void pack_weights(ModelWeights& w, const GGUFFile& f, ThreadPool& pool);
 
 }  // namespace dg
