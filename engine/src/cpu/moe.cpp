@@ -86,9 +86,6 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
   for (int64_t e = n_expert; e > 0; --e) buf.count[e] = buf.count[e - 1];
   buf.count[0] = 0;
 
-  pool.parallel_for(n_slots, [&](int64_t b, int64_t e, int) {
-    for (int64_t r = b; r < e; ++r) std::memcpy(buf.xg + r * H, x + buf.token_of[r] * H, sizeof(float) * H);
-  });
   const bool grouped = fast_kernels() && gemm_supported(ew.gate_base.type) && gemm_supported(ew.up_base.type) &&
                        gemm_supported(ew.down_base.type);
   // Fast path: the experts read 8-bit activations when all three weights have int8 kernels.
@@ -96,7 +93,17 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
                     qgemm_supported(ew.up_base.type) && qgemm_supported(ew.down_base.type) && H % kActBlock == 0 &&
                     I % kActBlock == 0 && buf.q_in && buf.q_mid;
   QuantActs q_in;
-  if (int8) {
+  if (int8 && buf.q_tok) {
+    // Each token's row quantized once, then gathered by expert (the same codes as quantizing xg).
+    const QuantActs q_tok = buf.q_tok->quantize(pool, x, H, n_tok, H);
+    q_in = buf.q_in->gather(pool, q_tok, buf.token_of, n_slots);
+    buf.q_mid->begin(n_slots, I);
+  } else {
+    pool.parallel_for(n_slots, [&](int64_t b, int64_t e, int) {
+      for (int64_t r = b; r < e; ++r) std::memcpy(buf.xg + r * H, x + buf.token_of[r] * H, sizeof(float) * H);
+    });
+  }
+  if (int8 && !buf.q_tok) {
     q_in = buf.q_in->quantize(pool, buf.xg, H, n_slots, H);
     buf.q_mid->begin(n_slots, I);
   }

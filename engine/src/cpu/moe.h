@@ -61,6 +61,7 @@ struct MoEBuffers {
   int32_t* count;     // [E + 1]
   QuantActsBuffer* q_in;   // fast path: 8-bit xg [T*k, H]
   QuantActsBuffer* q_mid;  // fast path: 8-bit gelu(gate) * up [T*k, I]
+  QuantActsBuffer* q_tok = nullptr;  // fast path: 8-bit x [T, H], gathered into q_in (else xg is)
 };
 
 // out[t] = sum over the k chosen experts, in increasing expert id (the order of the eager

@@ -1,5 +1,7 @@
 #include "cpu/q8_acts.h"
 
+#include <cstring>
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -164,6 +166,22 @@ QuantActs QuantActsBuffer::quantize_rows(const float* x, int64_t ldx, int64_t r0
     quantize_act_row(x + r * ldx, cur_k_, const_cast<uint8_t*>(a.q) + r * ldq_, d_.data() + r * ldb_,
                      ds_.data() + r * ldb_);
   }
+  return a;
+}
+
+QuantActs QuantActsBuffer::gather(ThreadPool& pool, const QuantActs& src, const int32_t* rows, int64_t n_rows) {
+  if (!src.valid()) throw std::logic_error("QuantActsBuffer::gather: the source was overwritten");
+  begin(n_rows, src.K);
+  QuantActs a = view(n_rows, src.K);
+  const size_t nq = static_cast<size_t>(src.K), nb = static_cast<size_t>(src.K / kActBlock);
+  pool.parallel_for(n_rows, [&](int64_t b, int64_t e, int) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t s = rows[r];
+      std::memcpy(const_cast<uint8_t*>(a.q) + r * ldq_, src.q + s * src.ldq, nq);
+      std::memcpy(d_.data() + r * ldb_, src.d + s * src.ldb, nb * sizeof(float));
+      std::memcpy(ds_.data() + r * ldb_, src.ds + s * src.ldb, nb * sizeof(float));
+    }
+  });
   return a;
 }
 

@@ -55,6 +55,10 @@ class QuantActsBuffer {
   void begin(int64_t n_rows, int64_t K);
   QuantActs quantize_rows(const float* x, int64_t ldx, int64_t r0, int64_t r1);
 
+  // Row r of the result = row rows[r] of src (another buffer's valid view), r < n_rows: the
+  // experts' inputs gathered by expert without quantizing each token's row k times.
+  QuantActs gather(ThreadPool& pool, const QuantActs& src, const int32_t* rows, int64_t n_rows);
+
  private:
   QuantActs view(int64_t n_rows, int64_t K) const;
   int64_t max_rows_ = 0, max_k_ = 0, ldq_ = 0, ldb_ = 0;
