@@ -89,6 +89,7 @@ def test_bench_json(small_model, bench):
     assert set(out["peaks_gflops"]) == {"isa", "fp32_fma", "fp64_fma", "int8_dot", "bf16_dot"}
     # the whole file is mapped and the engine's buffers come on top
     assert out["peak_rss_bytes"] > 0 and out["file_bytes"] == small_model.stat().st_size
+    assert out["load_ms"] >= 0 and out["packed_bytes"] >= 0
 
 
 def test_bench_table_and_errors(small_model, bench):
@@ -96,7 +97,7 @@ def test_bench_table_and_errors(small_model, bench):
                         "--prompt-lengths", "0", "--kernels", "reference"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     for word in ("denoising step", "moe_experts", "lm_head", "per layer", "commit pass", "kernels reference",
-                 "peak RSS"):
+                 "peak RSS", "packed for the int8 kernels"):
         assert word in r.stdout, word
     r = subprocess.run([bench, "-m", str(small_model) + ".missing"], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr.startswith("error: ")

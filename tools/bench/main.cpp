@@ -289,7 +289,9 @@ struct PhaseRow {
 
 int run(const Options& o) {
   if (!o.kernels.empty()) dg::set_kernel_mode_string(o.kernels.c_str());
+  const auto load_start = std::chrono::steady_clock::now();
   auto model = dg::Model::load(o.model, o.threads);
+  const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count();
   const dg::ModelHParams& hp = model->hparams();
   const int n_threads = model->n_threads();
   const Peaks peaks = o.no_peaks ? Peaks{} : measure_peaks(n_threads);
@@ -419,6 +421,8 @@ int run(const Options& o) {
                 peaks.isa.c_str(), peaks.fp32, peaks.fp64, peaks.int8, peaks.bf16);
     std::printf("\"file_bytes\":%llu,\"peak_rss_bytes\":%llu,", static_cast<unsigned long long>(file_bytes),
                 static_cast<unsigned long long>(peak_rss_bytes()));
+    std::printf("\"load_ms\":%.1f,\"packed_bytes\":%llu,", load_ms,
+                static_cast<unsigned long long>(model->packed_bytes()));
     std::printf("\"prefill\":[");
     for (size_t i = 0; i < prefill.size(); ++i)
       std::printf("%s{\"tokens\":%lld,\"ms\":%.2f,\"tokens_per_s\":%.2f}", i ? "," : "",
@@ -437,6 +441,8 @@ int run(const Options& o) {
   std::printf("model      %s: %lld layers, %s, vocab %lld, canvas %lld\n", o.model.c_str(),
               static_cast<long long>(hp.n_layer), model->weight_type_name().c_str(), static_cast<long long>(V),
               static_cast<long long>(C));
+  std::printf("load       %.1f s, %.2f GB of weights packed for the int8 kernels\n", load_ms / 1e3,
+              static_cast<double>(model->packed_bytes()) / 1e9);
   std::printf("threads    %d, kernels %s (%s), median of %d runs after %d warm-up%s\n", n_threads,
               dg::kernel_mode_string(), dg::kernel_isa_string(), o.runs, o.warmup,
               o.sc_top_k > 0 ? (", self-conditioning top-" + std::to_string(o.sc_top_k)).c_str() : "");

@@ -1,5 +1,6 @@
 #include "generate_cmd.h"
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <random>
@@ -89,7 +90,9 @@ int run_generate(const PromptInput& in, const GenerateArgs& args) {
     std::string text = in.text;
     if (!in.file.empty()) text = read_text_file(in.file);
     if (!args.kernels.empty()) dg::set_kernel_mode_string(args.kernels.c_str());
+    const auto load_start = std::chrono::steady_clock::now();
     s.model = dg::Model::load(in.model_path, args.n_threads);
+    const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
     auto file = dg::GGUFFile::open(in.model_path);
     try {
       s.tok = dg::Tokenizer::from_gguf(*file);
@@ -121,6 +124,12 @@ int run_generate(const PromptInput& in, const GenerateArgs& args) {
                    s.model->n_threads(), p.diffusion.max_denoising_steps, p.diffusion.entropy_bound,
                    p.diffusion.t_max, p.diffusion.t_min, p.diffusion.stability_threshold,
                    p.diffusion.confidence_threshold);
+      const double packed_mb = static_cast<double>(s.model->packed_bytes()) / 1e6;
+      if (packed_mb > 0)
+        std::fprintf(stderr, "diffgemma: loaded in %.1f s, %.1f MB of weights packed for the int8 kernels "
+                     "(DIFFGEMMA_REPACK=0 skips packing)\n", load_s, packed_mb);
+      else
+        std::fprintf(stderr, "diffgemma: loaded in %.1f s\n", load_s);
     }
     install_sigint();
     if (args.conversation) return run_chat(s);
