@@ -175,7 +175,7 @@ double run_peak(int n_threads, double ops_per_iter, Fn fn) {
   return ops_per_iter * static_cast<double>(iters) * n_threads / s / 1e9;
 }
 
-Peaks measure_peaks(int n_threads) {
+Peaks measure_peaks_once(int n_threads) {
   Peaks p;
 #ifdef DG_X86
   __builtin_cpu_init();
@@ -192,6 +192,22 @@ Peaks measure_peaks(int n_threads) {
   }
 #endif
   return p;
+}
+
+// The machine's peaks: the best of several short trials, since a shared host's neighbours take
+// cycles in bursts (a single trial can read half the machine). With `prior`, the best of both.
+Peaks measure_peaks(int n_threads, const Peaks* prior = nullptr) {
+  constexpr int kTrials = 3;
+  Peaks best = prior ? *prior : Peaks{};
+  for (int i = 0; i < kTrials; ++i) {
+    const Peaks p = measure_peaks_once(n_threads);
+    best.isa = p.isa;
+    best.fp32 = std::max(best.fp32, p.fp32);
+    best.fp64 = std::max(best.fp64, p.fp64);
+    best.int8 = std::max(best.int8, p.int8);
+    best.bf16 = std::max(best.bf16, p.bf16);
+  }
+  return best;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,7 +236,7 @@ struct Options {
                "      --prompt-lengths L  prefill lengths, comma-separated (default 128,512; 0: skip)\n"
                "      --kernels K         fast (default) | exact | reference (overrides DIFFGEMMA_KERNELS)\n"
                "      --sc-top-k N        the opt-in top-N self-conditioning (0: exact, the default)\n"
-               "      --no-peaks          skip the peak microbenchmarks\n"
+               "      --no-peaks          skip the peak microbenchmarks (best of 3 trials before and 3 after the runs)\n"
                "      --json              one JSON object on stdout instead of the table\n");
   std::exit(code);
 }
@@ -294,7 +310,7 @@ int run(const Options& o) {
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count();
   const dg::ModelHParams& hp = model->hparams();
   const int n_threads = model->n_threads();
-  const Peaks peaks = o.no_peaks ? Peaks{} : measure_peaks(n_threads);
+  Peaks peaks = o.no_peaks ? Peaks{} : measure_peaks(n_threads);  // and again after the runs
   struct stat st {};
   const uint64_t file_bytes = stat(o.model.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
 
@@ -410,6 +426,7 @@ int run(const Options& o) {
   const double other_ms = step_ms - layers_ms - fixed_ms;  // unattributed (thread wake-ups, copies)
   const double step30_ms = fixed_ms + other_ms + 30.0 * per_layer_ms;
   const double commit_ms = 1e3 * median(commit_t);
+  if (!o.no_peaks) peaks = measure_peaks(n_threads, &peaks);
 
   if (o.json) {
     std::printf("{\"model\":\"%s\",\"layers\":%lld,\"weight_type\":\"%s\",\"threads\":%d,\"kernels\":\"%s\",\"isa\":\"%s\",",
@@ -447,7 +464,7 @@ int run(const Options& o) {
               dg::kernel_mode_string(), dg::kernel_isa_string(), o.runs, o.warmup,
               o.sc_top_k > 0 ? (", self-conditioning top-" + std::to_string(o.sc_top_k)).c_str() : "");
   if (!o.no_peaks)
-    std::printf("peaks      %s: fp32 FMA %.1f GFLOP/s, fp64 FMA %.1f GFLOP/s, int8 dot %.1f GOP/s, bf16 dot %.1f GFLOP/s\n",
+    std::printf("peaks      %s (best of 6 trials, before and after the runs): fp32 FMA %.1f GFLOP/s, fp64 FMA %.1f GFLOP/s, int8 dot %.1f GOP/s, bf16 dot %.1f GFLOP/s\n",
                 peaks.isa.c_str(), peaks.fp32, peaks.fp64, peaks.int8, peaks.bf16);
   std::printf("\nprefill\n");
   for (const auto& p : prefill)
