@@ -40,7 +40,11 @@ def wide_f32(tmp_path_factory):
 
 
 def logits(path, n_threads=2):
-    m = _core.Model.load(str(path), n_threads=n_threads)
+    return step_logits(_core.Model.load(str(path), n_threads=n_threads))
+
+
+def step_logits(m):
+    """The decoder logits of a step without and a step with self-conditioning, [2 canvas, V]."""
     rng = np.random.default_rng(7)
     ctx = _core.Context(m, n_ctx=256, n_batch=0)
     V, C = m.hparams["n_vocab"], m.hparams["canvas_length"]

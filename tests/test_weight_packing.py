@@ -25,6 +25,7 @@ import pytest
 from diffgemma import _core
 from diffgemma.synth import write_synth
 
+from test_fast_path import step_logits
 from test_kernel_bounds import available_isas, run_all_isas, weights
 
 PACKED = {8: "Q8_0", 2: "Q4_0", 6: "Q5_0", 12: "Q4_K"}  # ggml id: name
@@ -86,8 +87,9 @@ def read_packed(type_id, packed, n_out, n_in):
 
 
 @pytest.mark.parametrize("type_id", sorted(PACKED), ids=lambda t: PACKED[t])
-def test_packed_layout_as_documented_and_restored_exactly(type_id):
-    n_out, n_in = 64, n_in_of(type_id)
+@pytest.mark.parametrize("wide", [False, True], ids=["n_in", "2n_in"])  # 96 values: the scalar packer
+def test_packed_layout_as_documented_and_restored_exactly(type_id, wide):
+    n_out, n_in = 64, n_in_of(type_id) * (2 if wide else 1)
     blocks, _, _ = weights(type_id, n_out, n_in, seed=type_id)
     rng = np.random.default_rng(type_id)
     raw = rng.integers(0, 256, size=blocks.size, dtype=np.uint8)  # every bit pattern, not only quantizer output
@@ -106,6 +108,14 @@ def test_packed_layout_as_documented_and_restored_exactly(type_id):
         # gguf-py's dequantization of the original = the documented reading of the packed bytes.
         want = gguf.quants.dequantize(src.reshape(n_out, -1), qt).astype(np.float64)
         np.testing.assert_allclose(read_packed(type_id, packed, n_out, n_in), want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("type_id", sorted(PACKED), ids=lambda t: PACKED[t])
+def test_every_isa_packs_the_same_bytes(type_id):
+    n_out, n_in = 96, 2 * n_in_of(type_id)  # a multiple of 64 values: the AVX-512 packer applies
+    blocks, _, _ = weights(type_id, n_out, n_in, seed=3)
+    out = run_all_isas(lambda: _core.probe_pack(type_id, blocks.tobytes(), n_out, n_in)[0])
+    assert len(set(out.values())) == 1, sorted(out)
 
 
 def test_packing_applies_only_to_its_types_and_whole_panels():
@@ -148,16 +158,6 @@ def load(path, repack, n_threads=2):
             del os.environ["DIFFGEMMA_REPACK"]
         else:
             os.environ["DIFFGEMMA_REPACK"] = old
-
-
-def step_logits(m):
-    rng = np.random.default_rng(7)
-    ctx = _core.Context(m, n_ctx=256, n_batch=0)
-    V, C = m.hparams["n_vocab"], m.hparams["canvas_length"]
-    ctx.encode(rng.integers(5, V, size=37).astype(np.int32))
-    canvas = rng.integers(5, V, size=C).astype(np.int32)
-    l1 = ctx.denoise(canvas)
-    return np.concatenate([l1, ctx.denoise(canvas, l1)])
 
 
 def packable_bytes(path):

@@ -12,6 +12,7 @@
 #include <immintrin.h>
 #define DG_X86 1
 #include "cpu/avx512_util.h"
+#include "cpu/block_loaders_avx512.h"
 #include "cpu/k45_scales_avx512.h"
 #endif
 
@@ -218,6 +219,59 @@ DG_PACK_TARGET void unpack_avx512(const WeightView& w, const Layout& L, const ui
     store_sums(p, g0, s);
   }
 }
+
+// One panel, 64 values of 32 rows at a time: the per-row loaders give 64 codes per row, two
+// register transposes turn rows 0..15 and 16..31 into steps, and a step's two halves become
+// one register of nibbles (or two of Q8_0 bytes). n_in must be a multiple of 64.
+template <class Load>
+DG_PACK_TARGET void pack_panel_avx512(const WeightView& w, const Layout& L, int64_t P, uint8_t* panel) {
+  const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
+  alignas(64) float scratch[2 * kQNR + 1];  // the loaders' fp16 scales (the heads are copied as stored)
+  for (int64_t b = 0; b < w.n_in / L.block; ++b)
+    for (int o = 0; o < kQNR; ++o)
+      std::memcpy(panel + b * chunk_bytes + L.head * o, w.row(P * kQNR + o) + b * L.block_bytes, static_cast<size_t>(L.head));
+  const __m512i z = _mm512_set1_epi8(static_cast<char>(L.nibbles ? L.zero : 0)), m4 = _mm512_set1_epi8(15);
+  for (int64_t k = 0; k < w.n_in; k += 64) {
+    __m512i a[16], c[16];
+    for (int i = 0; i < 16; ++i) {
+      a[i] = Load::load(w.row(P * kQNR + i), k, scratch, scratch);
+      c[i] = Load::load(w.row(P * kQNR + 16 + i), k, scratch, scratch);
+    }
+    transpose16x16_32(a);
+    transpose16x16_32(c);
+    for (int j = 0; j < 16; ++j) {
+      const int64_t kk = k + 4 * j;  // first value of this step
+      uint8_t* chunk = panel + (kk / L.block) * chunk_bytes;
+      const int64_t sj = (kk % L.block) / 4;
+      if (!L.nibbles) {
+        _mm512_storeu_si512(chunk + L.codes + sj * 128, a[j]);
+        _mm512_storeu_si512(chunk + L.codes + sj * 128 + 64, c[j]);
+        continue;
+      }
+      const __m512i lo = _mm512_add_epi8(a[j], z), hi = _mm512_add_epi8(c[j], z);  // back to u
+      const __m512i nib = _mm512_or_si512(_mm512_and_si512(lo, m4), _mm512_slli_epi16(_mm512_and_si512(hi, m4), 4));
+      _mm512_storeu_si512(chunk + L.codes + sj * 64, nib);
+      if (L.hi) {
+        const uint64_t h0 = _mm512_test_epi8_mask(lo, _mm512_set1_epi8(16));
+        const uint64_t h1 = _mm512_test_epi8_mask(hi, _mm512_set1_epi8(16));
+        std::memcpy(chunk + L.hi + 16 * sj, &h0, 8);
+        std::memcpy(chunk + L.hi + 16 * sj + 8, &h1, 8);
+      }
+    }
+  }
+}
+
+// The SIMD packer of w's type, or false.
+bool pack_panel_fast(const WeightView& w, const Layout& L, int64_t P, uint8_t* panel) {
+  if (active_isa() < Isa::kAVX512 || w.n_in % 64 != 0) return false;
+  switch (w.type) {
+    case GGMLType::Q8_0: pack_panel_avx512<LoadQ8_0>(w, L, P, panel); return true;
+    case GGMLType::Q4_0: pack_panel_avx512<LoadQ45_0<false>>(w, L, P, panel); return true;
+    case GGMLType::Q5_0: pack_panel_avx512<LoadQ45_0<true>>(w, L, P, panel); return true;
+    case GGMLType::Q4_K: pack_panel_avx512<LoadQ45_K<false>>(w, L, P, panel); return true;
+    default: return false;
+  }
+}
 #endif
 
 }  // namespace
@@ -238,6 +292,9 @@ void qpack_panels(const WeightView& w, int64_t p0, int64_t p1, uint8_t* dst) {
   alignas(64) uint8_t u[kQNR][256];  // the chunk's unsigned codes, row by row
   for (int64_t P = p0; P < p1; ++P) {
     uint8_t* panel = dst + static_cast<uint64_t>(P) * kQNR * w.row_bytes;
+#ifdef DG_X86
+    if (pack_panel_fast(w, L, P, panel)) continue;
+#endif
     for (int64_t b = 0; b < w.n_in / L.block; ++b) {
       uint8_t* chunk = panel + b * chunk_bytes;
       const uint8_t* blk[kQNR];
