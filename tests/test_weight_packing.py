@@ -36,18 +36,6 @@ def n_in_of(type_id):
     return 512 if type_id == 12 else 96
 
 
-def k_scales(b):
-    """Q4_K's eight 6-bit scales and mins from its 12 bytes (ggml's get_scale_min_k4)."""
-    sc, m = np.zeros(8, np.int64), np.zeros(8, np.int64)
-    for j in range(8):
-        if j < 4:
-            sc[j], m[j] = b[j] & 63, b[j + 4] & 63
-        else:
-            sc[j] = (b[j + 4] & 0xF) | ((b[j - 4] >> 6) << 4)
-            m[j] = (b[j + 4] >> 4) | ((b[j] >> 6) << 4)
-    return sc, m
-
-
 def read_packed(type_id, packed, n_out, n_in):
     """The values of a packed matrix, read by the layout documented in qpack.h (numpy, float64)."""
     name = PACKED[type_id]
@@ -73,12 +61,13 @@ def read_packed(type_id, packed, n_out, n_in):
                     w = words[j[None, :] * 2 + o[:, None] // 16]
                     u |= (((w >> (4 * (o[:, None] % 16) + i[None, :]).astype(np.uint64)) & 1) << 4).astype(np.int64)
                 if name == "Q4_K":
-                    vals = np.zeros((32, block))
-                    for oo in range(32):
-                        h = ch[16 * oo:16 * oo + 16]
-                        d, dmin = h[:4].view(np.float16).astype(np.float64)
-                        sc, m = k_scales(h[4:16].astype(np.int64))
-                        vals[oo] = d * sc[kk // 32] * u[oo] - dmin * m[kk // 32]
+                    d = ch[:64].view(np.float16).astype(np.float64)
+                    dmin = ch[64:128].view(np.float16).astype(np.float64)
+                    slo = ch[128:384].reshape(16, 16).astype(np.int64)
+                    shi = ch[384:512].view(np.uint64)
+                    s6 = np.array([[((slo[s, oo % 16] >> (0 if oo < 16 else 4)) & 15)
+                                    | (int((int(shi[s]) >> (2 * oo)) & 3) << 4) for s in range(16)] for oo in range(32)])
+                    vals = d[:, None] * s6[:, kk // 32] * u - dmin[:, None] * s6[:, 8 + kk // 32]
                 else:
                     d = ch[:64].view(np.float16).astype(np.float64)
                     vals = d[:, None] * (u - (16 if name == "Q5_0" else 8))

@@ -13,7 +13,6 @@
 #define DG_X86 1
 #include "cpu/avx512_util.h"
 #include "cpu/block_loaders_avx512.h"
-#include "cpu/k45_scales_avx512.h"
 #endif
 
 // GCC 12 warns inside its own masked intrinsics (they start from _mm512_undefined): a false
@@ -31,7 +30,7 @@ using namespace quant;
 struct Layout {
   int block = 32;        // values per chunk
   int block_bytes = 34;  // bytes per original block (chunk = 32 of them)
-  int head = 2;          // header bytes per output (fp16 d, or Q4_K's 16)
+  int head = 2;          // header bytes per output (fp16 d; Q4_K: 16, in its own layout)
   int hi = 0;            // offset of Q5_0's fifth bits, or 0
   int codes = 64;        // offset of the codes (int8 or nibbles)
   bool nibbles = true;
@@ -45,6 +44,50 @@ Layout layout(GGMLType t) {
     case GGMLType::Q5_0: return {32, 22, 2, 64, 192, true, 16};
     default: return {256, 144, 16, 0, 512, true, 0};  // Q4_K
   }
+}
+
+// Q4_K's chunk head (512 bytes, as many as the 32 blocks' d, dmin and scales): the scales laid out
+// for lanes,  d[32] fp16 | dmin[32] fp16 | lo[16][16] | hi[16] u64.  Value j of output o (j < 8:
+// sc[j], j >= 8: m[j - 8]; 6 bits): its low 4 bits in byte lo[j][o % 16] (the low nibble for
+// o < 16, the high one for o >= 16), its high 2 bits at bit 2o of hi[j].
+constexpr int kK4D = 0, kK4Dmin = 64, kK4Lo = 128, kK4Hi = 384, kK4Head = 512;
+
+// Output o's part of a zeroed head, from its original block (d, dmin, 12 scale bytes).
+void put_k4_head(uint8_t* head, int o, const uint8_t* blk) {
+  std::memcpy(head + kK4D + 2 * o, blk, 2);
+  std::memcpy(head + kK4Dmin + 2 * o, blk + 2, 2);
+  uint8_t v[16];
+  unpack_scales(blk + 4, v, v + 8);
+  for (int j = 0; j < 16; ++j) {
+    head[kK4Lo + 16 * j + o % 16] |= static_cast<uint8_t>((v[j] & 15) << (o < 16 ? 0 : 4));
+    uint64_t w;
+    std::memcpy(&w, head + kK4Hi + 8 * j, 8);
+    w |= static_cast<uint64_t>(v[j] >> 4) << (2 * o);
+    std::memcpy(head + kK4Hi + 8 * j, &w, 8);
+  }
+}
+
+// Output o's original d, dmin and 12 scale bytes (blk[0..16)).
+void get_k4_head(const uint8_t* head, int o, uint8_t* blk) {
+  std::memcpy(blk, head + kK4D + 2 * o, 2);
+  std::memcpy(blk + 2, head + kK4Dmin + 2 * o, 2);
+  uint8_t v[16];
+  for (int j = 0; j < 16; ++j) {
+    uint64_t w;
+    std::memcpy(&w, head + kK4Hi + 8 * j, 8);
+    v[j] = static_cast<uint8_t>(((head[kK4Lo + 16 * j + o % 16] >> (o < 16 ? 0 : 4)) & 15) | ((w >> (2 * o)) & 3) << 4);
+  }
+  pack_scales(v, v + 8, blk + 4);
+}
+
+// The head of a chunk from its 32 original blocks.
+void put_heads(GGMLType t, const Layout& L, uint8_t* chunk, const uint8_t* const* blk) {
+  if (t == GGMLType::Q4_K) {
+    std::memset(chunk, 0, kK4Head);
+    for (int o = 0; o < kQNR; ++o) put_k4_head(chunk, o, blk[o]);
+    return;
+  }
+  for (int o = 0; o < kQNR; ++o) std::memcpy(chunk + L.head * o, blk[o], static_cast<size_t>(L.head));
 }
 
 // Byte and nibble shift of code (o, kk) in a chunk's nibbles.
@@ -99,7 +142,9 @@ void put_block_code(GGMLType t, uint8_t* blk, int kk, int u) {
 // S (and M) of one chunk for its 32 outputs; g0 = the chunk's first group in the panel.
 void chunk_scales_scalar(GGMLType t, const Layout& L, const uint8_t* chunk, int64_t g0, const QPanel& p) {
   for (int o = 0; o < kQNR; ++o) {
-    const uint8_t* h = chunk + L.head * o;
+    uint8_t k4[16];
+    if (t == GGMLType::Q4_K) get_k4_head(chunk, o, k4);
+    const uint8_t* h = t == GGMLType::Q4_K ? k4 : chunk + L.head * o;
     uint16_t d16;
     std::memcpy(&d16, h, 2);
     if (t != GGMLType::Q4_K) {
@@ -177,7 +222,8 @@ DG_PACK_TARGET inline void nibble_group(const uint8_t* nib, const uint8_t* hi, i
       lo = _mm512_or_si512(lo, _mm512_maskz_mov_epi8(b0, sixteen));
       hi4 = _mm512_or_si512(hi4, _mm512_maskz_mov_epi8(b1, sixteen));
     }
-    store_step(p, row0 + j, _mm512_sub_epi8(lo, z), _mm512_sub_epi8(hi4, z), s);
+    if (zero) lo = _mm512_sub_epi8(lo, z), hi4 = _mm512_sub_epi8(hi4, z);
+    store_step(p, row0 + j, lo, hi4, s);
   }
   store_sums(p, g, s);
 }
@@ -189,14 +235,23 @@ DG_PACK_TARGET void unpack_avx512(const WeightView& w, const Layout& L, const ui
     const uint8_t* chunk = panel + static_cast<uint64_t>(k / L.block) * chunk_bytes;
     const int64_t kl = k - k0, g0 = kl / 32, row0 = kl / 4;
     if (w.type == GGMLType::Q4_K) {
+      // S = d * sc[j], M = (-dmin) * m[j] (= -(dmin * m[j]) exactly), 16 outputs per register.
+      const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
       for (int o0 = 0; o0 < kQNR; o0 += 16) {
-        __m512 sc[16];
-        for (int i = 0; i < 16; ++i) sc[i] = k45_scales_avx512(chunk + L.head * (o0 + i));
-        __m512i* t = reinterpret_cast<__m512i*>(sc);
-        transpose16x16_32(t);
-        for (int j = 0; j < 8; ++j) {
-          _mm512_store_ps(p.S + (g0 + j) * kQNR + o0, sc[j]);
-          _mm512_store_ps(p.M + (g0 + j) * kQNR + o0, sc[j + 8]);
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk + kK4D + 2 * o0)));
+        const __m512 nm = _mm512_sub_ps(_mm512_setzero_ps(),
+            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk + kK4Dmin + 2 * o0))));
+        for (int j = 0; j < 16; ++j) {
+          __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk + kK4Lo + 16 * j)));
+          lo = o0 ? _mm512_srli_epi32(lo, 4) : _mm512_and_si512(lo, _mm512_set1_epi32(15));
+          uint64_t w;
+          std::memcpy(&w, chunk + kK4Hi + 8 * j, 8);
+          const __m512i hi = _mm512_and_si512(
+              _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(w >> (2 * o0)))), shifts),
+              _mm512_set1_epi32(3));
+          const __m512 v = _mm512_cvtepi32_ps(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)));
+          if (j < 8) _mm512_store_ps(p.S + (g0 + j) * kQNR + o0, _mm512_mul_ps(d, v));
+          else _mm512_store_ps(p.M + (g0 + j - 8) * kQNR + o0, _mm512_mul_ps(nm, v));
         }
       }
       for (int g = 0; g < 8; ++g) nibble_group(chunk + L.codes + g * 512, nullptr, 0, p, row0 + 8 * g, g0 + g);
@@ -226,10 +281,12 @@ DG_PACK_TARGET void unpack_avx512(const WeightView& w, const Layout& L, const ui
 template <class Load>
 DG_PACK_TARGET void pack_panel_avx512(const WeightView& w, const Layout& L, int64_t P, uint8_t* panel) {
   const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
-  alignas(64) float scratch[2 * kQNR + 1];  // the loaders' fp16 scales (the heads are copied as stored)
-  for (int64_t b = 0; b < w.n_in / L.block; ++b)
-    for (int o = 0; o < kQNR; ++o)
-      std::memcpy(panel + b * chunk_bytes + L.head * o, w.row(P * kQNR + o) + b * L.block_bytes, static_cast<size_t>(L.head));
+  alignas(64) float scratch[2 * kQNR + 1];  // the loaders' fp16 scales (unused: the heads come from the blocks)
+  for (int64_t b = 0; b < w.n_in / L.block; ++b) {
+    const uint8_t* blk[kQNR];
+    for (int o = 0; o < kQNR; ++o) blk[o] = w.row(P * kQNR + o) + b * L.block_bytes;
+    put_heads(w.type, L, panel + b * chunk_bytes, blk);
+  }
   const __m512i z = _mm512_set1_epi8(static_cast<char>(L.nibbles ? L.zero : 0)), m4 = _mm512_set1_epi8(15);
   for (int64_t k = 0; k < w.n_in; k += 64) {
     __m512i a[16], c[16];
@@ -298,10 +355,8 @@ void qpack_panels(const WeightView& w, int64_t p0, int64_t p1, uint8_t* dst) {
     for (int64_t b = 0; b < w.n_in / L.block; ++b) {
       uint8_t* chunk = panel + b * chunk_bytes;
       const uint8_t* blk[kQNR];
-      for (int o = 0; o < kQNR; ++o) {
-        blk[o] = w.row(P * kQNR + o) + b * L.block_bytes;
-        std::memcpy(chunk + L.head * o, blk[o], static_cast<size_t>(L.head));
-      }
+      for (int o = 0; o < kQNR; ++o) blk[o] = w.row(P * kQNR + o) + b * L.block_bytes;
+      put_heads(w.type, L, chunk, blk);
       if (!L.nibbles) {  // Q8_0: 4 stored bytes at a time
         for (int j = 0; j < 8; ++j)
           for (int o = 0; o < kQNR; ++o) std::memcpy(chunk + L.codes + q8_byte(o, 4 * j), blk[o] + 2 + 4 * j, 4);
@@ -356,7 +411,8 @@ void qunpack_rows(const WeightView& w, uint8_t* dst) {
       for (int o = 0; o < kQNR; ++o) {
         uint8_t* blk = dst + static_cast<uint64_t>(P * kQNR + o) * w.row_bytes + b * L.block_bytes;
         std::memset(blk, 0, static_cast<size_t>(L.block_bytes));
-        std::memcpy(blk, chunk + L.head * o, static_cast<size_t>(L.head));
+        if (w.type == GGMLType::Q4_K) get_k4_head(chunk, o, blk);
+        else std::memcpy(blk, chunk + L.head * o, static_cast<size_t>(L.head));
         for (int kk = 0; kk < L.block; ++kk) put_block_code(w.type, blk, kk, code_at(L, chunk, o, kk));
       }
     }

@@ -10,9 +10,11 @@
 //   Q8_0  (32 values, 1088 B):  d[32] fp16 | codes[8][32][4] int8 (as stored)
 //   Q4_0  (32 values,  576 B):  d[32] fp16 | nib[8][16][4]
 //   Q5_0  (32 values,  704 B):  d[32] fp16 | hi[8][2] u64 | nib[8][16][4]
-//   Q4_K (256 values, 4608 B):  head[32][16] (d, dmin, 12 scale bytes as stored) | nib[64][16][4]
+//   Q4_K (256 values, 4608 B):  d[32] fp16 | dmin[32] fp16 | slo[16][16] | shi[16] u64 | nib[64][16][4]
 // nib byte (j, o % 16, i): low nibble = 4-bit code of output o < 16, high nibble = that of o + 16;
-// hi[j][o / 16] bit 4 (o % 16) + i: the fifth bit of Q5_0's code (j, o, i).
+// hi[j][o / 16] bit 4 (o % 16) + i: the fifth bit of Q5_0's code (j, o, i). Q4_K's sixteen 6-bit
+// scales of output o (s = 0..7: sc[s], 8..15: m[s - 8]) are split the same way, for lanes: low 4
+// bits in the nibble (o / 16) of slo[s][o % 16], high 2 bits at bit 2o of shi[s].
 // The kernels' panels made from a packed matrix are byte-identical to those decoded from the
 // original, so results do not depend on packing.
 #pragma once
