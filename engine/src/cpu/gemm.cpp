@@ -11,11 +11,7 @@
 #include "cpu/tiling.h"
 #include "quant/dequantize.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DG_X86 1
-#include "cpu/avx512_util.h"
-#endif
+#include "cpu/x86_simd.h"
 
 namespace dg {
 namespace {

@@ -10,11 +10,7 @@
 #include "cpu/qpanel.h"
 #include "cpu/tiling.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DG_X86 1
-#include "cpu/avx512_util.h"
-#endif
+#include "cpu/x86_simd.h"
 
 // GCC 12 warns inside its own masked-load intrinsics (they start from _mm512_undefined): a false
 // positive in every SIMD kernel of this file.

@@ -8,10 +8,8 @@
 #include "quant/k_scales.h"
 #include "quant/scalars.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DG_X86 1
-#include "cpu/avx512_util.h"
+#include "cpu/x86_simd.h"
+#ifdef DG_X86
 #include "cpu/block_loaders_avx512.h"
 #endif
 

@@ -6,10 +6,7 @@
 
 #include "cpu/cpu_features.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DG_X86 1
-#endif
+#include "cpu/x86_simd.h"
 
 namespace dg {
 namespace {

@@ -7,10 +7,7 @@
 #include "cpu/qpanel.h"
 #include "quant/dequantize.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define DG_X86 1
-#endif
+#include "cpu/x86_simd.h"
 
 // GCC 12 warns inside its own masked-load intrinsics: a false positive.
 #if defined(__GNUC__) && !defined(__clang__)
