@@ -19,6 +19,8 @@ import pytest
 from diffgemma import DiffGemma, _core
 from diffgemma.synth import write_synth
 
+from test_fast_path import mean_kl
+
 
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory):
@@ -36,14 +38,6 @@ def step_logits(path, sc_logits, k, canvas, prompt):
     ctx = _core.Context(m, n_ctx=256, sc_top_k=k)
     ctx.encode(prompt)
     return ctx.denoise(canvas, sc_logits).astype(np.float64)
-
-
-def mean_kl(p_logits, q_logits):
-    lp = p_logits - p_logits.max(1, keepdims=True)
-    lp -= np.log(np.exp(lp).sum(1, keepdims=True))
-    lq = q_logits - q_logits.max(1, keepdims=True)
-    lq -= np.log(np.exp(lq).sum(1, keepdims=True))
-    return float(np.mean(np.sum(np.exp(lp) * (lp - lq), axis=1)))
 
 
 def inputs(path):

@@ -86,16 +86,9 @@ void matmul(ThreadPool& pool, const WeightView& packed_or_rows, const float* x, 
             float* y, int64_t ldy, const RowScratch& scratch) {
   if (n_rows <= 0) return;
   // The float kernels read rows: a packed matrix (only the int8 kernels read panels) is restored
-  // first, into a buffer grown to the largest such matrix once (the exact and reference paths).
+  // first (the exact and reference paths), into a buffer grown to the largest one once.
   thread_local std::vector<uint8_t> restored;
-  WeightView w = packed_or_rows;
-  if (w.packed) {
-    const size_t bytes = static_cast<size_t>(w.n_out) * w.row_bytes;
-    if (restored.size() < bytes) restored.resize(bytes);
-    qunpack_rows(w, restored.data());
-    w.data = restored.data();
-    w.packed = false;
-  }
+  const WeightView w = restored_rows(packed_or_rows, restored);
   if (fast_kernels() && gemm_supported(w.type)) {
     // Work items are panels of kGemmNR outputs; every output is one thread's FMA chain.
     const int64_t n_panels = (w.n_out + kGemmNR - 1) / kGemmNR;

@@ -14,22 +14,6 @@
 #include "util/thread_pool.h"
 
 namespace dg {
-namespace {
-
-// v itself, or for a packed matrix (which only the int8 kernels read) its rows back in the
-// file's layout, in buf (grown to the largest expert matrix once, then reused).
-WeightView rows_view(const WeightView& v, std::vector<uint8_t>& buf) {
-  if (!v.packed) return v;
-  const size_t bytes = static_cast<size_t>(v.n_out) * v.row_bytes;
-  if (buf.size() < bytes) buf.resize(bytes);
-  qunpack_rows(v, buf.data());
-  WeightView r = v;
-  r.data = buf.data();
-  r.packed = false;
-  return r;
-}
-
-}  // namespace
 
 void moe_route(ThreadPool& pool, const RouterWeights& rw, const float* x, int64_t n_tok, int64_t n_embd,
                int64_t n_expert, int64_t k, float eps, float* tmp, float* logits, int32_t* ids, float* weights,
@@ -92,19 +76,18 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
   const bool int8 = grouped && fast_path() && qgemm_supported(ew.gate_base.type) &&
                     qgemm_supported(ew.up_base.type) && qgemm_supported(ew.down_base.type) && H % kActBlock == 0 &&
                     I % kActBlock == 0 && buf.q_in && buf.q_mid;
-  QuantActs q_in;
-  if (int8 && buf.q_tok) {
-    // Each token's row quantized once, then gathered by expert (the same codes as quantizing xg).
-    const QuantActs q_tok = buf.q_tok->quantize(pool, x, H, n_tok, H);
-    q_in = buf.q_in->gather(pool, q_tok, buf.token_of, n_slots);
-    buf.q_mid->begin(n_slots, I);
-  } else {
+  // With q_tok, each token's row is quantized once and its codes gathered by expert (the same
+  // codes as quantizing the gathered float rows); otherwise the float rows are gathered.
+  const bool gather_codes = int8 && buf.q_tok;
+  if (!gather_codes) {
     pool.parallel_for(n_slots, [&](int64_t b, int64_t e, int) {
       for (int64_t r = b; r < e; ++r) std::memcpy(buf.xg + r * H, x + buf.token_of[r] * H, sizeof(float) * H);
     });
   }
-  if (int8 && !buf.q_tok) {
-    q_in = buf.q_in->quantize(pool, buf.xg, H, n_slots, H);
+  QuantActs q_in;
+  if (int8) {
+    q_in = gather_codes ? buf.q_in->gather(pool, buf.q_tok->quantize(pool, x, H, n_tok, H), buf.token_of, n_slots)
+                        : buf.q_in->quantize(pool, buf.xg, H, n_slots, H);
     buf.q_mid->begin(n_slots, I);
   }
   if (grouped) {
@@ -131,26 +114,25 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
             qgemm(ew.down(e), 0, H, qm, buf.y + r0 * H, H, false);
             continue;
           }
-          thread_local std::vector<uint8_t> gate_rows, up_rows, down_rows;
-          gemm_wt(rows_view(ew.gate(e), gate_rows), 0, I, buf.xg + r0 * H, H, n, g, I, false);
-          gemm_wt(rows_view(ew.up(e), up_rows), 0, I, buf.xg + r0 * H, H, n, buf.up + r0 * I, I, false);
+          thread_local std::vector<uint8_t> gate_rows, up_rows, down_rows;  // packed experts, float kernels
+          gemm_wt(restored_rows(ew.gate(e), gate_rows), 0, I, buf.xg + r0 * H, H, n, g, I, false);
+          gemm_wt(restored_rows(ew.up(e), up_rows), 0, I, buf.xg + r0 * H, H, n, buf.up + r0 * I, I, false);
           if (fast_path()) gelu_mul_fast(g, buf.up + r0 * I, g, n * I);
           else gelu_mul(g, buf.up + r0 * I, g, n * I);
-          gemm_wt(rows_view(ew.down(e), down_rows), 0, H, g, I, n, buf.y + r0 * H, H, false);
+          gemm_wt(restored_rows(ew.down(e), down_rows), 0, H, g, I, n, buf.y + r0 * H, H, false);
         }
       }
     });
   }
-  std::vector<uint8_t> gate_rows, up_rows, down_rows;  // packed experts on the reference path only
   for (int64_t e = 0; e < n_expert && !grouped; ++e) {
     const int64_t r0 = buf.count[e], n = buf.count[e + 1] - r0;
     if (n == 0) continue;
-    matmul(pool, rows_view(ew.gate(e), gate_rows), buf.xg + r0 * H, H, n, buf.gate + r0 * I, I, scratch);
-    matmul(pool, rows_view(ew.up(e), up_rows), buf.xg + r0 * H, H, n, buf.up + r0 * I, I, scratch);
+    matmul(pool, ew.gate(e), buf.xg + r0 * H, H, n, buf.gate + r0 * I, I, scratch);
+    matmul(pool, ew.up(e), buf.xg + r0 * H, H, n, buf.up + r0 * I, I, scratch);
     pool.parallel_for(n, [&](int64_t b, int64_t en, int) {
       for (int64_t r = r0 + b; r < r0 + en; ++r) gelu_mul(buf.gate + r * I, buf.up + r * I, buf.gate + r * I, I);
     });
-    matmul(pool, rows_view(ew.down(e), down_rows), buf.gate + r0 * I, I, n, buf.y + r0 * H, H, scratch);
+    matmul(pool, ew.down(e), buf.gate + r0 * I, I, n, buf.y + r0 * H, H, scratch);
   }
 
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {

@@ -1,8 +1,7 @@
 #include "cpu/q8_acts.h"
 
-#include <cstring>
-
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 

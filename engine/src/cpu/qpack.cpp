@@ -28,7 +28,7 @@ using namespace quant;
 struct Layout {
   int block = 32;        // values per chunk
   int block_bytes = 34;  // bytes per original block (chunk = 32 of them)
-  int head = 2;          // header bytes per output (fp16 d; Q4_K: 16, in its own layout)
+  int head = 2;          // header bytes per output of the legacy formats (fp16 d); Q4_K: 0 (kK4Head)
   int hi = 0;            // offset of Q5_0's fifth bits, or 0
   int codes = 64;        // offset of the codes (int8 or nibbles)
   bool nibbles = true;
@@ -40,7 +40,7 @@ Layout layout(GGMLType t) {
     case GGMLType::Q8_0: return {32, 34, 2, 0, 64, false, 128};
     case GGMLType::Q4_0: return {32, 18, 2, 0, 64, true, 8};
     case GGMLType::Q5_0: return {32, 22, 2, 64, 192, true, 16};
-    default: return {256, 144, 16, 0, 512, true, 0};  // Q4_K
+    default: return {256, 144, 0, 0, 512, true, 0};  // Q4_K
   }
 }
 
@@ -65,16 +65,19 @@ void put_k4_head(uint8_t* head, int o, const uint8_t* blk) {
   }
 }
 
+// Value j (sc[j] for j < 8, m[j - 8] after) of output o, from a head.
+uint8_t k4_value(const uint8_t* head, int o, int j) {
+  uint64_t w;
+  std::memcpy(&w, head + kK4Hi + 8 * j, 8);
+  return static_cast<uint8_t>(((head[kK4Lo + 16 * j + o % 16] >> (o < 16 ? 0 : 4)) & 15) | ((w >> (2 * o)) & 3) << 4);
+}
+
 // Output o's original d, dmin and 12 scale bytes (blk[0..16)).
 void get_k4_head(const uint8_t* head, int o, uint8_t* blk) {
   std::memcpy(blk, head + kK4D + 2 * o, 2);
   std::memcpy(blk + 2, head + kK4Dmin + 2 * o, 2);
   uint8_t v[16];
-  for (int j = 0; j < 16; ++j) {
-    uint64_t w;
-    std::memcpy(&w, head + kK4Hi + 8 * j, 8);
-    v[j] = static_cast<uint8_t>(((head[kK4Lo + 16 * j + o % 16] >> (o < 16 ? 0 : 4)) & 15) | ((w >> (2 * o)) & 3) << 4);
-  }
+  for (int j = 0; j < 16; ++j) v[j] = k4_value(head, o, j);
   pack_scales(v, v + 8, blk + 4);
 }
 
@@ -140,23 +143,19 @@ void put_block_code(GGMLType t, uint8_t* blk, int kk, int u) {
 // S (and M) of one chunk for its 32 outputs; g0 = the chunk's first group in the panel.
 void chunk_scales_scalar(GGMLType t, const Layout& L, const uint8_t* chunk, int64_t g0, const QPanel& p) {
   for (int o = 0; o < kQNR; ++o) {
-    uint8_t k4[16];
-    if (t == GGMLType::Q4_K) get_k4_head(chunk, o, k4);
-    const uint8_t* h = t == GGMLType::Q4_K ? k4 : chunk + L.head * o;
-    uint16_t d16;
-    std::memcpy(&d16, h, 2);
     if (t != GGMLType::Q4_K) {
+      uint16_t d16;
+      std::memcpy(&d16, chunk + L.head * o, 2);
       p.S[g0 * kQNR + o] = half_to_f32(d16);
       continue;
     }
-    uint16_t dm16;
-    std::memcpy(&dm16, h + 2, 2);
+    uint16_t d16, dm16;
+    std::memcpy(&d16, chunk + kK4D + 2 * o, 2);
+    std::memcpy(&dm16, chunk + kK4Dmin + 2 * o, 2);
     const float d = half_to_f32(d16), dmin = half_to_f32(dm16);
-    uint8_t sc[8], m[8];
-    unpack_scales(h + 4, sc, m);
     for (int j = 0; j < 8; ++j) {
-      p.S[(g0 + j) * kQNR + o] = d * static_cast<float>(sc[j]);
-      p.M[(g0 + j) * kQNR + o] = -(dmin * static_cast<float>(m[j]));
+      p.S[(g0 + j) * kQNR + o] = d * static_cast<float>(k4_value(chunk, o, j));
+      p.M[(g0 + j) * kQNR + o] = -(dmin * static_cast<float>(k4_value(chunk, o, j + 8)));
     }
   }
 }
@@ -183,8 +182,7 @@ void unpack_scalar(const WeightView& w, const Layout& L, const uint8_t* panel, i
 #ifdef DG_X86
 #define DG_PACK_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
 
-// Eight steps (32 values) of codes of one group: w0 = outputs 0..15, w1 = 16..31 at p.c row r;
-// then C of the group.
+// One group's code sums while its steps are stored (outputs 0..15 and 16..31), for C.
 struct GroupSums {
   __m512i s0, s1;
 };
@@ -415,6 +413,17 @@ void qunpack_rows(const WeightView& w, uint8_t* dst) {
       }
     }
   }
+}
+
+WeightView restored_rows(const WeightView& w, std::vector<uint8_t>& buf) {
+  if (!w.packed) return w;
+  const size_t bytes = static_cast<size_t>(w.n_out) * w.row_bytes;
+  if (buf.size() < bytes) buf.resize(bytes);
+  qunpack_rows(w, buf.data());
+  WeightView r = w;
+  r.data = buf.data();
+  r.packed = false;
+  return r;
 }
 
 void unpack_qpanel(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p) {

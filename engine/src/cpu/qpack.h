@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "cpu/qpanel.h"
 #include "cpu/weight_view.h"
@@ -39,6 +40,10 @@ void qpack_panels(const WeightView& w, int64_t p0, int64_t p1, uint8_t* dst);
 // The original rows of a packed view (w.packed; w.n_out a multiple of 32, its first row too)
 // into dst[w.n_out][w.row_bytes].
 void qunpack_rows(const WeightView& w, uint8_t* dst);
+
+// w itself, or for a packed view its rows restored into buf (grown as needed, then reused) and
+// a view of them: what the float kernels, which read rows, take.
+WeightView restored_rows(const WeightView& w, std::vector<uint8_t>& buf);
 
 // The kernels' panel of rows [c0, c0 + 32) (c0 a multiple of 32) and values [k0, k0 + kc) of a
 // packed view: what decode_qpanel() makes of the original. The ISA path is the active one.

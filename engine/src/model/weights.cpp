@@ -177,7 +177,7 @@ WeightView pack_matrix(const WeightView& v, const GGUFFile& f, ThreadPool& pool,
   const uint64_t bytes = static_cast<uint64_t>(v.n_out) * v.row_bytes;
   constexpr uint64_t kPage = 4096;
   void* mem = std::aligned_alloc(kPage, (bytes + kPage - 1) / kPage * kPage);
-  if (mem == nullptr) throw Error("out of memory packing the expert weights (" + std::to_string(bytes) + " bytes)");
+  if (mem == nullptr) throw Error("out of memory packing the weights (" + std::to_string(bytes) + " bytes)");
   w.packed.emplace_back(static_cast<uint8_t*>(mem), std::free);
   uint8_t* dst = w.packed.back().get();
   pool.parallel_for(v.n_out / kQNR, [&](int64_t b, int64_t e, int) { qpack_panels(v, b, e, dst); });
