@@ -119,8 +119,11 @@ def test_packing_applies_only_to_its_types_and_whole_panels():
 
 @pytest.mark.parametrize("type_id", sorted(PACKED), ids=lambda t: PACKED[t])
 @pytest.mark.parametrize("rows", [1, 7, 16])
-def test_packed_product_is_byte_identical(type_id, rows, kernels):
-    n_out, n_in = 96, n_in_of(type_id) * 2
+# 2816 (the model's width): several 1024-value chunks and a short last one, read in place by the
+# AVX-512 kernels for packed weights (qgemm_direct.h)
+@pytest.mark.parametrize("width", ["2n_in", "2816"])
+def test_packed_product_is_byte_identical(type_id, rows, width, kernels):
+    n_out, n_in = 96, n_in_of(type_id) * 2 if width == "2n_in" else 2816
     blocks, _, _ = weights(type_id, n_out, n_in, seed=rows)
     x = np.random.default_rng(rows).standard_normal((rows, n_in)).astype(np.float32)
     kernels("fast")

@@ -19,7 +19,7 @@ inline void block_scale(float amax, float* d, float* id) {
   *id = *d != 0.0f ? 1.0f / *d : 0.0f;
 }
 
-void quantize_row_scalar(const float* x, int64_t K, uint8_t* q, float* d, float* ds) {
+void quantize_row_scalar(const float* x, int64_t K, const ActRow& r) {
   for (int64_t b = 0; b < K / kActBlock; ++b) {
     const float* xb = x + b * kActBlock;
     float amax = 0.0f;
@@ -31,11 +31,13 @@ void quantize_row_scalar(const float* x, int64_t K, uint8_t* q, float* d, float*
       // x * id is at most 127 (plus rounding) in magnitude; nearbyint rounds half to even as
       // the SIMD conversions do.
       const int32_t v = static_cast<int32_t>(std::nearbyint(xb[i] * id));
-      q[b * kActBlock + i] = static_cast<uint8_t>(v + 128);
+      r.q[b * kActBlock + i] = static_cast<uint8_t>(v + 128);
+      r.qs[b * kActBlock + i] = static_cast<int8_t>(v);
       sums[i / 16] += v;
     }
-    d[b] = db;
-    ds[b] = db * static_cast<float>(sums[0] + sums[1]);
+    r.d[b] = db;
+    r.ds[b] = db * static_cast<float>(sums[0] + sums[1]);
+    r.qsum[b] = sums[0] + sums[1];
   }
 }
 
@@ -46,8 +48,8 @@ void quantize_row_scalar(const float* x, int64_t K, uint8_t* q, float* d, float*
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(const float* x, int64_t K, uint8_t* q,
-                                                                             float* d, float* ds) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(const float* x, int64_t K,
+                                                                             const ActRow& r) {
   for (int64_t b = 0; b < K / kActBlock; ++b) {
     const __m512 x0 = _mm512_loadu_ps(x + b * kActBlock), x1 = _mm512_loadu_ps(x + b * kActBlock + 16);
     const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
@@ -57,11 +59,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(co
     const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, iv));  // MXCSR default: nearest even
     const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, iv));
     const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));  // q + 128 = q ^ 0x80 on int8
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kActBlock), _mm_xor_si128(_mm512_cvtsepi32_epi8(q0), flip));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * kActBlock + 16), _mm_xor_si128(_mm512_cvtsepi32_epi8(q1), flip));
+    const __m128i s0 = _mm512_cvtsepi32_epi8(q0), s1 = _mm512_cvtsepi32_epi8(q1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.q + b * kActBlock), _mm_xor_si128(s0, flip));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.q + b * kActBlock + 16), _mm_xor_si128(s1, flip));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.qs + b * kActBlock), s0);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.qs + b * kActBlock + 16), s1);
     const int32_t a = _mm512_reduce_add_epi32(q0), c = _mm512_reduce_add_epi32(q1);
-    d[b] = db;
-    ds[b] = db * static_cast<float>(a + c);
+    r.d[b] = db;
+    r.ds[b] = db * static_cast<float>(a + c);
+    r.qsum[b] = a + c;
   }
 }
 
@@ -76,8 +82,7 @@ __attribute__((target("avx2,fma"))) inline int32_t hsum_epi32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-__attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64_t K, uint8_t* q, float* d,
-                                                           float* ds) {
+__attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64_t K, const ActRow& r) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < K / kActBlock; ++b) {
     __m256 v[4], m = _mm256_setzero_ps();
@@ -100,22 +105,24 @@ __attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64
     // 128-bit lanes, the permute restores element order.
     const __m256i p01 = _mm256_packs_epi32(qi[0], qi[1]), p23 = _mm256_packs_epi32(qi[2], qi[3]);
     const __m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * kActBlock), _mm256_xor_si256(p, _mm256_set1_epi8(static_cast<char>(0x80))));
-    d[b] = db;
-    ds[b] = db * static_cast<float>(sums[0] + sums[1]);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.q + b * kActBlock), _mm256_xor_si256(p, _mm256_set1_epi8(static_cast<char>(0x80))));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.qs + b * kActBlock), p);
+    r.d[b] = db;
+    r.ds[b] = db * static_cast<float>(sums[0] + sums[1]);
+    r.qsum[b] = sums[0] + sums[1];
   }
 }
 #endif
 
 }  // namespace
 
-void quantize_act_row(const float* x, int64_t K, uint8_t* q, float* d, float* ds) {
+void quantize_act_row(const float* x, int64_t K, const ActRow& r) {
 #ifdef DG_X86
   const Isa isa = active_isa();
-  if (isa >= Isa::kAVX512) return quantize_row_avx512(x, K, q, d, ds);
-  if (isa != Isa::kScalar) return quantize_row_avx2(x, K, q, d, ds);
+  if (isa >= Isa::kAVX512) return quantize_row_avx512(x, K, r);
+  if (isa != Isa::kScalar) return quantize_row_avx2(x, K, r);
 #endif
-  quantize_row_scalar(x, K, q, d, ds);
+  quantize_row_scalar(x, K, r);
 }
 
 void QuantActsBuffer::reserve(int64_t max_rows, int64_t max_k) {
@@ -126,6 +133,8 @@ void QuantActsBuffer::reserve(int64_t max_rows, int64_t max_k) {
   q_.assign(static_cast<size_t>(max_rows_ * ldq_ + 64), 0);
   d_.assign(static_cast<size_t>(max_rows_ * ldb_), 0.0f);
   ds_.assign(static_cast<size_t>(max_rows_ * ldb_), 0.0f);
+  qs_.assign(static_cast<size_t>(max_rows_ * ldq_ + 64), 0);
+  qsum_.assign(static_cast<size_t>(max_rows_ * ldb_), 0);
 }
 
 QuantActs QuantActsBuffer::view(int64_t n_rows, int64_t K) const {
@@ -139,6 +148,9 @@ QuantActs QuantActsBuffer::view(int64_t n_rows, int64_t K) const {
   a.q = reinterpret_cast<const uint8_t*>((base + 63) & ~static_cast<uintptr_t>(63));
   a.d = d_.data();
   a.ds = ds_.data();
+  const uintptr_t sbase = reinterpret_cast<uintptr_t>(qs_.data());
+  a.qs = reinterpret_cast<const int8_t*>((sbase + 63) & ~static_cast<uintptr_t>(63));
+  a.qsum = qsum_.data();
   a.n_rows = n_rows;
   a.K = K;
   a.ldq = ldq_;
@@ -159,8 +171,9 @@ QuantActs QuantActsBuffer::quantize_rows(const float* x, int64_t ldx, int64_t r0
   QuantActs a = view(cur_rows_, cur_k_);
   if (r0 < 0 || r1 > cur_rows_) throw std::logic_error("QuantActsBuffer::quantize_rows: rows out of range");
   for (int64_t r = r0; r < r1; ++r) {
-    quantize_act_row(x + r * ldx, cur_k_, const_cast<uint8_t*>(a.q) + r * ldq_, d_.data() + r * ldb_,
-                     ds_.data() + r * ldb_);
+    quantize_act_row(x + r * ldx, cur_k_,
+                     ActRow{const_cast<uint8_t*>(a.q) + r * ldq_, const_cast<int8_t*>(a.qs) + r * ldq_,
+                            d_.data() + r * ldb_, ds_.data() + r * ldb_, qsum_.data() + r * ldb_});
   }
   return a;
 }
@@ -176,6 +189,8 @@ QuantActs QuantActsBuffer::gather(ThreadPool& pool, const QuantActs& src, const 
       std::memcpy(const_cast<uint8_t*>(a.q) + r * ldq_, src.q + s * src.ldq, nq);
       std::memcpy(d_.data() + r * ldb_, src.d + s * src.ldb, nb * sizeof(float));
       std::memcpy(ds_.data() + r * ldb_, src.ds + s * src.ldb, nb * sizeof(float));
+      std::memcpy(const_cast<int8_t*>(a.qs) + r * ldq_, src.qs + s * src.ldq, nq);
+      std::memcpy(qsum_.data() + r * ldb_, src.qsum + s * src.ldb, nb * sizeof(int32_t));
     }
   });
   return a;

@@ -3,7 +3,9 @@
 //   d = amax / 127,  q = round_half_even(x * (1 / d))   (d = 0 and q = 0 for an all-zero block),
 // stored as the unsigned bytes q + 128 (the unsigned operand of the dot-product instructions; the
 // kernels take the 128 back out through the weights' sums), plus d times each block's sum of q
-// (for the weights' mins).
+// (for the weights' mins). The same codes are also kept signed (q) with each block's integer sum
+// of q: the kernels that read packed weights in place (qgemm_direct.h) take the weights as the
+// unsigned operand instead.
 // Every ISA path rounds the same way, so the codes are identical on all of them.
 #pragma once
 
@@ -20,6 +22,8 @@ struct QuantActs {
   const uint8_t* q = nullptr;   // [n_rows, ldq] codes q + 128 (ldq >= K, a multiple of 64)
   const float* d = nullptr;     // [n_rows, ldb] block scales, ldb >= K / 32
   const float* ds = nullptr;    // [n_rows, ldb] d * (sum of the block's 32 codes)
+  const int8_t* qs = nullptr;   // [n_rows, ldq] the codes q, signed
+  const int32_t* qsum = nullptr;  // [n_rows, ldb] sum of the block's 32 codes q
   int64_t n_rows = 0, K = 0, ldq = 0, ldb = 0;
   const uint64_t* live = nullptr;  // the buffer's current generation
   uint64_t gen = 0;                // the generation these codes belong to
@@ -33,6 +37,8 @@ struct QuantActs {
     v.q += first * ldq;
     v.d += first * ldb;
     v.ds += first * ldb;
+    v.qs += first * ldq;
+    v.qsum += first * ldb;
     v.n_rows = n;
     return v;
   }
@@ -66,10 +72,21 @@ class QuantActsBuffer {
   uint64_t gen_ = 0;
   std::vector<uint8_t> q_;
   std::vector<float> d_, ds_;
+  std::vector<int8_t> qs_;
+  std::vector<int32_t> qsum_;
 };
 
-// One row: codes q[0..K) (q + 128), scales d[0..K/32), ds[0..K/32). The ISA path is the active
-// one (cpu_features.h); all paths give the same bytes.
-void quantize_act_row(const float* x, int64_t K, uint8_t* q, float* d, float* ds);
+// One row's quantized form: codes q + 128 and q, K of each; per block of 32: d, ds and the sum of q.
+struct ActRow {
+  uint8_t* q;       // [K] q + 128
+  int8_t* qs;       // [K] q
+  float* d;         // [K / 32]
+  float* ds;        // [K / 32]
+  int32_t* qsum;    // [K / 32]
+};
+
+// Quantizes x[0..K) into r. The ISA path is the active one (cpu_features.h); all paths give the
+// same bytes.
+void quantize_act_row(const float* x, int64_t K, const ActRow& r);
 
 }  // namespace dg

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "cpu/cpu_features.h"
+#include "cpu/qgemm_direct.h"
 #include "cpu/qpack.h"
 #include "cpu/qpanel.h"
 #include "cpu/tiling.h"
@@ -22,7 +23,7 @@ namespace dg {
 namespace {
 
 constexpr int64_t NR = kQNR;
-constexpr int64_t kPackedKC = 512;  // values per chunk of a packed panel (a multiple of 256)
+constexpr int64_t kPackedKC = 1024;  // values per chunk of a packed panel (a multiple of 256)
 
 // One micro-kernel call: rows [0, mr) of the activations against a decoded panel, values of one
 // chunk (nblk blocks of 32), into c[0..mr)[0..ncols).
@@ -41,8 +42,6 @@ struct Tile {
   int64_t ldc;
   int ncols;
   bool acc;
-  const uint8_t* pf = nullptr;  // weights of the next panel, fetched into L2 while this one computes
-  int64_t pf_lines = 0;         // cache lines of it
 };
 
 // ---- scalar: the definition every SIMD path reproduces -----------------------------------------
@@ -83,24 +82,26 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512
   __mmask16 m0, m1;
   col_masks32(t.ncols, &m0, &m1);
   __m512 f0[MR], f1[MR];
+  DG_UNROLL
   for (int r = 0; r < MR; ++r) {
     f0[r] = t.acc ? _mm512_maskz_loadu_ps(m0, t.c + r * t.ldc) : _mm512_setzero_ps();
     f1[r] = t.acc ? _mm512_maskz_loadu_ps(m1, t.c + r * t.ldc + 16) : _mm512_setzero_ps();
   }
   for (int64_t b = 0; b < t.nblk; ++b) {
-    // The next panel's weights stream in from memory while this one computes, spread over the blocks.
-    for (int64_t l = b * t.pf_lines / t.nblk; l < (b + 1) * t.pf_lines / t.nblk; ++l)
-      _mm_prefetch(reinterpret_cast<const char*>(t.pf + l * 64), _MM_HINT_T1);
+    DG_UNROLL
     for (int gi = 0; gi < 32 / G; ++gi) {
       const int64_t g = b * (32 / G) + gi;
       __m512i i0[MR], i1[MR];
       const __m512i c0 = _mm512_load_si512(t.C + g * NR), c1 = _mm512_load_si512(t.C + g * NR + 16);
+      DG_UNROLL
       for (int r = 0; r < MR; ++r) i0[r] = c0, i1[r] = c1;
       const int64_t k0 = b * 32 + gi * G;
       const int8_t* wb = t.w + (k0 / 4) * NR * 4;
+      DG_UNROLL
       for (int j = 0; j < G / 4; ++j) {
         const __m512i w0 = _mm512_load_si512(wb + j * NR * 4);
         const __m512i w1 = _mm512_load_si512(wb + j * NR * 4 + 64);
+        DG_UNROLL
         for (int r = 0; r < MR; ++r) {
           const __m512i av = _mm512_set1_epi32(load_i32(t.a + r * t.lda + k0 + 4 * j));
           i0[r] = _mm512_dpbusd_epi32(i0[r], av, w0);  // unsigned activations x signed codes
@@ -108,6 +109,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512
         }
       }
       const __m512 S0 = _mm512_load_ps(t.S + g * NR), S1 = _mm512_load_ps(t.S + g * NR + 16);
+      DG_UNROLL
       for (int r = 0; r < MR; ++r) {
         const __m512 dv = _mm512_set1_ps(t.d[r * t.ldb + b]);
         f0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0[r]), _mm512_mul_ps(S0, dv), f0[r]);
@@ -116,6 +118,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512
     }
     if constexpr (MIN) {
       const __m512 M0 = _mm512_load_ps(t.M + b * NR), M1 = _mm512_load_ps(t.M + b * NR + 16);
+      DG_UNROLL
       for (int r = 0; r < MR; ++r) {
         const __m512 sv = _mm512_set1_ps(t.ds[r * t.ldb + b]);
         f0[r] = _mm512_fmadd_ps(M0, sv, f0[r]);
@@ -123,6 +126,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512
       }
     }
   }
+  DG_UNROLL
   for (int r = 0; r < MR; ++r) {
     _mm512_mask_storeu_ps(t.c + r * t.ldc, m0, f0[r]);
     _mm512_mask_storeu_ps(t.c + r * t.ldc + 16, m1, f1[r]);
@@ -216,7 +220,6 @@ void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows) {
       // Formats with a min hold two more registers per row tile (M): one row fewer.
       const int mr = tile_rows(n_rows - r0, f.has_min ? kMR512Min : kMR512);
       pick512(mr, f.group, f.has_min)(t);
-      t.pf = nullptr, t.pf_lines = 0;  // the first row tile fetches
       r0 += mr;
       t.a += mr * t.lda, t.d += mr * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
       continue;
@@ -252,12 +255,27 @@ void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, floa
   const QPanel panel{store.c, store.S, store.M, store.C};
   const QFormat f = qformat(w.type);
   const Isa isa = active_isa();
+  const bool direct = qgemm_direct_applies(w);  // packed codes read in place
   for (int64_t c0 = o0; c0 < o1; c0 += NR) {
     const int64_t n = std::min(NR, o1 - c0);
     // Packed panels unpack cheaply: in chunks small enough that codes and activations stay in L1.
     const int64_t kc_max = w.packed ? kPackedKC : kQKC;
     for (int64_t k0 = 0; k0 < w.n_in; k0 += kc_max) {
       const int64_t kc = std::min(kc_max, w.n_in - k0);
+      if (direct) {
+        // A packed matrix is one stream, chunk after chunk: fetch the next chunk's bytes.
+        const uint8_t* pf = nullptr;
+        int64_t pf_lines = 0;
+        if (c0 + NR < o1 || k0 + kc < w.n_in) {
+          const uint64_t here = static_cast<uint64_t>(k0 / f.block) * f.block_bytes * NR;
+          const uint64_t span = static_cast<uint64_t>(kc / f.block) * f.block_bytes * NR;
+          pf = w.row(c0) + here + span;
+          pf_lines = static_cast<int64_t>(span / 64);
+        }
+        unpack_qscales(w, c0, k0, kc, panel);
+        qgemm_direct_chunk(w, c0, k0, kc, a, panel, y, ldy, accumulate || k0 > 0, pf, pf_lines);
+        continue;
+      }
       if (w.packed) unpack_qpanel(w, c0, k0, kc, panel);
       else decode_qpanel(w, c0, n, k0, kc, panel);
       Tile t{};
@@ -275,13 +293,6 @@ void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, floa
       t.ldc = ldy;
       t.ncols = static_cast<int>(n);
       t.acc = accumulate || k0 > 0;
-      if (w.packed && (c0 + NR < o1 || k0 + kc < w.n_in)) {
-        // A packed matrix is one stream, chunk after chunk: fetch the next chunk's bytes.
-        const uint64_t here = static_cast<uint64_t>(k0 / f.block) * f.block_bytes * NR;
-        const uint64_t span = static_cast<uint64_t>(kc / f.block) * f.block_bytes * NR;
-        t.pf = w.row(c0) + here + span;
-        t.pf_lines = static_cast<int64_t>(span / 64);
-      }
       run_rows(isa, f, t, a.n_rows);
     }
     if (w.out_scale != 1.0f) {

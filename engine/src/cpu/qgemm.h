@@ -1,6 +1,7 @@
 // The int8 GEMM of the fast path: quantized weights (qpanel.h) x 8-bit quantized activations
 // (q8_acts.h), integer dot products with AVX512-VNNI / AVX-VNNI, an AVX2 emulation and a scalar
-// fallback.
+// fallback. Packed weights (qpack.h) on AVX512-VNNI go through qgemm_direct.h's kernels, which form
+// the same integers and float steps (bit-identical results).
 //
 // For output (t, o) and each weight group g (G values) inside activation block b (32 values):
 //   i   = sum_{k in g} (q[t][k] + 128) * c[k][o]  +  C[g][o]  =  sum_{k in g} q[t][k] c[k][o]   (exact, int32)

@@ -160,16 +160,19 @@ void chunk_scales_scalar(GGMLType t, const Layout& L, const uint8_t* chunk, int6
   }
 }
 
-void unpack_scalar(const WeightView& w, const Layout& L, const uint8_t* panel, int64_t k0, int64_t kc, const QPanel& p) {
+void unpack_scalar(const WeightView& w, const Layout& L, const uint8_t* panel, int64_t k0, int64_t kc, const QPanel& p,
+                   bool codes) {
   const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
   for (int64_t k = k0; k < k0 + kc; k += L.block) {
     const uint8_t* chunk = panel + static_cast<uint64_t>(k / L.block) * chunk_bytes;
     const int64_t kl = k - k0;  // value offset in the panel
     chunk_scales_scalar(w.type, L, chunk, kl / 32, p);
+    if (!codes) continue;
     for (int kk = 0; kk < L.block; ++kk)
       for (int o = 0; o < kQNR; ++o)
         p.c[(((kl + kk) / 4) * kQNR + o) * 4 + (kl + kk) % 4] = static_cast<int8_t>(code_at(L, chunk, o, kk) - L.zero);
   }
+  if (!codes) return;
   for (int64_t g = 0; g < kc / 32; ++g) {
     for (int o = 0; o < kQNR; ++o) {
       int32_t sum = 0;
@@ -224,38 +227,47 @@ DG_PACK_TARGET inline void nibble_group(const uint8_t* nib, const uint8_t* hi, i
   store_sums(p, g, s);
 }
 
+// S (and M) of one chunk for its 32 outputs, as chunk_scales_scalar.
+DG_PACK_TARGET void chunk_scales_avx512(GGMLType t, const uint8_t* chunk, int64_t g0, const QPanel& p) {
+  if (t == GGMLType::Q4_K) {
+    // S = d * sc[j], M = (-dmin) * m[j] (= -(dmin * m[j]) exactly), 16 outputs per register.
+    const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int o0 = 0; o0 < kQNR; o0 += 16) {
+      const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk + kK4D + 2 * o0)));
+      const __m512 nm = _mm512_sub_ps(_mm512_setzero_ps(),
+          _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk + kK4Dmin + 2 * o0))));
+      for (int j = 0; j < 16; ++j) {
+        __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk + kK4Lo + 16 * j)));
+        lo = o0 ? _mm512_srli_epi32(lo, 4) : _mm512_and_si512(lo, _mm512_set1_epi32(15));
+        uint64_t w;
+        std::memcpy(&w, chunk + kK4Hi + 8 * j, 8);
+        const __m512i hi = _mm512_and_si512(
+            _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(w >> (2 * o0)))), shifts),
+            _mm512_set1_epi32(3));
+        const __m512 v = _mm512_cvtepi32_ps(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)));
+        if (j < 8) _mm512_store_ps(p.S + (g0 + j) * kQNR + o0, _mm512_mul_ps(d, v));
+        else _mm512_store_ps(p.M + (g0 + j - 8) * kQNR + o0, _mm512_mul_ps(nm, v));
+      }
+    }
+    return;
+  }
+  const __m256i* d = reinterpret_cast<const __m256i*>(chunk);
+  _mm512_store_ps(p.S + g0 * kQNR, _mm512_cvtph_ps(_mm256_loadu_si256(d)));
+  _mm512_store_ps(p.S + g0 * kQNR + 16, _mm512_cvtph_ps(_mm256_loadu_si256(d + 1)));
+}
+
 DG_PACK_TARGET void unpack_avx512(const WeightView& w, const Layout& L, const uint8_t* panel, int64_t k0, int64_t kc,
-                                  const QPanel& p) {
+                                  const QPanel& p, bool codes) {
   const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
   for (int64_t k = k0; k < k0 + kc; k += L.block) {
     const uint8_t* chunk = panel + static_cast<uint64_t>(k / L.block) * chunk_bytes;
     const int64_t kl = k - k0, g0 = kl / 32, row0 = kl / 4;
+    chunk_scales_avx512(w.type, chunk, g0, p);
+    if (!codes) continue;
     if (w.type == GGMLType::Q4_K) {
-      // S = d * sc[j], M = (-dmin) * m[j] (= -(dmin * m[j]) exactly), 16 outputs per register.
-      const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-      for (int o0 = 0; o0 < kQNR; o0 += 16) {
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk + kK4D + 2 * o0)));
-        const __m512 nm = _mm512_sub_ps(_mm512_setzero_ps(),
-            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(chunk + kK4Dmin + 2 * o0))));
-        for (int j = 0; j < 16; ++j) {
-          __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk + kK4Lo + 16 * j)));
-          lo = o0 ? _mm512_srli_epi32(lo, 4) : _mm512_and_si512(lo, _mm512_set1_epi32(15));
-          uint64_t w;
-          std::memcpy(&w, chunk + kK4Hi + 8 * j, 8);
-          const __m512i hi = _mm512_and_si512(
-              _mm512_srlv_epi32(_mm512_set1_epi32(static_cast<int>(static_cast<uint32_t>(w >> (2 * o0)))), shifts),
-              _mm512_set1_epi32(3));
-          const __m512 v = _mm512_cvtepi32_ps(_mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)));
-          if (j < 8) _mm512_store_ps(p.S + (g0 + j) * kQNR + o0, _mm512_mul_ps(d, v));
-          else _mm512_store_ps(p.M + (g0 + j - 8) * kQNR + o0, _mm512_mul_ps(nm, v));
-        }
-      }
       for (int g = 0; g < 8; ++g) nibble_group(chunk + L.codes + g * 512, nullptr, 0, p, row0 + 8 * g, g0 + g);
       continue;
     }
-    const __m256i* d = reinterpret_cast<const __m256i*>(chunk);
-    _mm512_store_ps(p.S + g0 * kQNR, _mm512_cvtph_ps(_mm256_loadu_si256(d)));
-    _mm512_store_ps(p.S + g0 * kQNR + 16, _mm512_cvtph_ps(_mm256_loadu_si256(d + 1)));
     if (L.nibbles) {
       nibble_group(chunk + L.codes, L.hi ? chunk + L.hi : nullptr, L.zero, p, row0, g0);
       continue;
@@ -430,9 +442,23 @@ void unpack_qpanel(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, cons
   const Layout L = layout(w.type);
   const uint8_t* panel = w.row(c0);
 #ifdef DG_X86
-  if (active_isa() >= Isa::kAVX512) return unpack_avx512(w, L, panel, k0, kc, p);
+  if (active_isa() >= Isa::kAVX512) return unpack_avx512(w, L, panel, k0, kc, p, true);
 #endif
-  unpack_scalar(w, L, panel, k0, kc, p);
+  unpack_scalar(w, L, panel, k0, kc, p, true);
+}
+
+void unpack_qscales(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p) {
+  const Layout L = layout(w.type);
+  const uint8_t* panel = w.row(c0);
+#ifdef DG_X86
+  if (active_isa() >= Isa::kAVX512) return unpack_avx512(w, L, panel, k0, kc, p, false);
+#endif
+  unpack_scalar(w, L, panel, k0, kc, p, false);
+}
+
+QPackLayout qpack_layout(GGMLType t) {
+  const Layout L = layout(t);
+  return QPackLayout{L.block, L.block_bytes, L.codes, L.hi, L.nibbles, L.zero};
 }
 
 }  // namespace dg

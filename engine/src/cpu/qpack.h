@@ -1,7 +1,8 @@
 // Packed panels: a quantized matrix rewritten, once at load time, in the order the int8 kernels
-// (qgemm.h) read it, so that a pass only widens codes instead of gathering 32 rows and
-// transposing them (qpanel.h). Used for the experts' weights, whose panels serve only ~16
-// activation rows each and whose decoding cost as much as their products.
+// (qgemm.h) read it, so that a pass reads the codes in place (AVX512-VNNI, qgemm_direct.h) or
+// only widens them (the other ISA paths) instead of gathering 32 rows and transposing them
+// (qpanel.h). Made for the experts' weights, whose panels serve only ~16 activation rows each and
+// whose decoding cost as much as their products.
 //
 // The packed matrix has the original's size: panel P (rows 32P..32P+31) occupies the same bytes
 // the 32 rows did, 32 * row_bytes, as one chunk per storage block of the format (its 32 rows'
@@ -48,5 +49,19 @@ WeightView restored_rows(const WeightView& w, std::vector<uint8_t>& buf);
 // The kernels' panel of rows [c0, c0 + 32) (c0 a multiple of 32) and values [k0, k0 + kc) of a
 // packed view: what decode_qpanel() makes of the original. The ISA path is the active one.
 void unpack_qpanel(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p);
+
+// Only p.S (and p.M) of that panel: for the kernels that read the codes in place (qgemm_direct.h).
+void unpack_qscales(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p);
+
+// Where a packed chunk keeps its codes (the layouts above).
+struct QPackLayout {
+  int block;        // values per chunk
+  int block_bytes;  // chunk bytes / 32
+  int codes;        // offset of the codes: nib[block / 4][16][4] or Q8_0's [block / 4][32][4]
+  int hi;           // offset of Q5_0's fifth bits, or 0
+  bool nibbles;
+  int zero;         // Z of the codes as stored (Q8_0: the signed bytes are u - 128)
+};
+QPackLayout qpack_layout(GGMLType t);  // t: qpack_supported
 
 }  // namespace dg

@@ -1,0 +1,208 @@
+#include "cpu/qgemm_direct.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "cpu/cpu_features.h"
+#include "cpu/qpack.h"
+#include "cpu/tiling.h"
+
+#include "cpu/x86_simd.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace dg {
+namespace {
+
+enum Fmt { kQ8_0, kQ4_0, kQ5_0, kQ4_K };
+constexpr int kMaxBlocks = 32;  // 32-value blocks per chunk (kc <= 1024)
+
+struct DTile {
+  const int8_t* a;        // signed activation codes at (row 0, chunk start); row stride lda
+  int64_t lda;
+  const int32_t* qsum;    // block sums of the codes at (row 0, first block); row stride ldb
+  const float* d;         // block scales, like qsum
+  const float* ds;        // d * block sums, like qsum
+  int64_t ldb;
+  const uint8_t* wc[kMaxBlocks];  // block b's codes: nib[8][16][4] or Q8_0's [8][32][4]
+  const uint8_t* wh[kMaxBlocks];  // Q5_0: block b's fifth bits [8][2] u64
+  const float* S;         // [nblk][32]
+  const float* M;         // [nblk][32] (Q4_K)
+  int64_t nblk;
+  float* c;
+  int64_t ldc;
+  bool acc;
+};
+
+#ifdef DG_X86
+inline int32_t load_i32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t load_u64(const void* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+template <int MR, Fmt F>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_direct(const DTile& t) {
+  constexpr int Z = F == kQ8_0 ? 128 : F == kQ4_0 ? 8 : F == kQ5_0 ? 16 : 0;
+  constexpr int kShiftZ = F == kQ8_0 ? 7 : F == kQ4_0 ? 3 : 4;  // Z = 1 << kShiftZ (Z > 0)
+  __m512 f0[MR], f1[MR];
+  DG_UNROLL
+  for (int r = 0; r < MR; ++r) {
+    f0[r] = t.acc ? _mm512_loadu_ps(t.c + r * t.ldc) : _mm512_setzero_ps();
+    f1[r] = t.acc ? _mm512_loadu_ps(t.c + r * t.ldc + 16) : _mm512_setzero_ps();
+  }
+  const __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16), flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t b = 0; b < t.nblk; ++b) {
+    __m512i i0[MR], i1[MR];
+    DG_UNROLL
+    for (int r = 0; r < MR; ++r) {
+      // - Z * (sum of the block's codes): what the weights' offset adds to the products
+      const __m512i z = Z ? _mm512_set1_epi32(-(t.qsum[r * t.ldb + b] * (1 << kShiftZ))) : _mm512_setzero_si512();
+      i0[r] = z, i1[r] = z;
+    }
+    const uint8_t* wc = t.wc[b];
+    DG_UNROLL
+    for (int j = 0; j < 8; ++j) {
+      __m512i w0, w1;
+      if constexpr (F == kQ8_0) {
+        w0 = _mm512_xor_si512(_mm512_loadu_si512(wc + j * 128), flip);
+        w1 = _mm512_xor_si512(_mm512_loadu_si512(wc + j * 128 + 64), flip);
+      } else {
+        const __m512i v = _mm512_loadu_si512(wc + j * 64);
+        w0 = _mm512_and_si512(v, m4);
+        w1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if constexpr (F == kQ5_0) {
+          w0 = _mm512_mask_add_epi8(w0, _cvtu64_mask64(load_u64(t.wh[b] + 16 * j)), w0, sixteen);
+          w1 = _mm512_mask_add_epi8(w1, _cvtu64_mask64(load_u64(t.wh[b] + 16 * j + 8)), w1, sixteen);
+        }
+      }
+      DG_UNROLL
+      for (int r = 0; r < MR; ++r) {
+        const __m512i av = _mm512_set1_epi32(load_i32(t.a + r * t.lda + b * 32 + 4 * j));
+        i0[r] = _mm512_dpbusd_epi32(i0[r], w0, av);  // unsigned weight codes x signed activations
+        i1[r] = _mm512_dpbusd_epi32(i1[r], w1, av);
+      }
+    }
+    const __m512 S0 = _mm512_load_ps(t.S + b * 32), S1 = _mm512_load_ps(t.S + b * 32 + 16);
+    DG_UNROLL
+    for (int r = 0; r < MR; ++r) {
+      const __m512 dv = _mm512_set1_ps(t.d[r * t.ldb + b]);
+      f0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0[r]), _mm512_mul_ps(S0, dv), f0[r]);
+      f1[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1[r]), _mm512_mul_ps(S1, dv), f1[r]);
+    }
+    if constexpr (F == kQ4_K) {
+      const __m512 M0 = _mm512_load_ps(t.M + b * 32), M1 = _mm512_load_ps(t.M + b * 32 + 16);
+      DG_UNROLL
+      for (int r = 0; r < MR; ++r) {
+        const __m512 sv = _mm512_set1_ps(t.ds[r * t.ldb + b]);
+        f0[r] = _mm512_fmadd_ps(M0, sv, f0[r]);
+        f1[r] = _mm512_fmadd_ps(M1, sv, f1[r]);
+      }
+    }
+  }
+  DG_UNROLL
+  for (int r = 0; r < MR; ++r) {
+    _mm512_storeu_ps(t.c + r * t.ldc, f0[r]);
+    _mm512_storeu_ps(t.c + r * t.ldc + 16, f1[r]);
+  }
+}
+
+constexpr int kMR = 6;     // 12 integer + 12 float accumulators
+constexpr int kMRMin = 4;  // Q4_K holds its offsets M too
+using Ukr = void (*)(const DTile&);
+template <Fmt F>
+constexpr Ukr kUkr[kMR + 1] = {nullptr,          ukr_direct<1, F>, ukr_direct<2, F>, ukr_direct<3, F>,
+                               ukr_direct<4, F>, ukr_direct<5, F>, ukr_direct<6, F>};
+
+// The row tiles of one chunk (t advances over them); the next chunk streams into L2 meanwhile, a share before each tile
+// (prefetching inside the kernels costs them a fifth of their speed: registers).
+template <Fmt F>
+void run_tiles(DTile& t, int64_t n_rows, const uint8_t* pf, int64_t pf_lines) {
+  constexpr int mr_max = F == kQ4_K ? kMRMin : kMR;
+  const int64_t n_tiles = (n_rows + mr_max - 1) / mr_max;
+  const int64_t pf_per = pf ? (pf_lines + n_tiles - 1) / n_tiles : 0;
+  for (int64_t r0 = 0, l = 0; r0 < n_rows;) {
+    for (const int64_t end = std::min(l + pf_per, pf_lines); l < end; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(pf + l * 64), _MM_HINT_T1);
+    const int mr = tile_rows(n_rows - r0, mr_max);
+    kUkr<F>[mr](t);
+    r0 += mr;
+    t.a += mr * t.lda, t.qsum += mr * t.ldb, t.d += mr * t.ldb, t.ds += mr * t.ldb, t.c += mr * t.ldc;
+  }
+}
+#endif  // DG_X86
+
+bool direct_format(GGMLType t, Fmt* f) {
+  switch (t) {
+    case GGMLType::Q8_0: *f = kQ8_0; return true;
+    case GGMLType::Q4_0: *f = kQ4_0; return true;
+    case GGMLType::Q5_0: *f = kQ5_0; return true;
+    case GGMLType::Q4_K: *f = kQ4_K; return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+bool qgemm_direct_applies(const WeightView& w) {
+  Fmt f;
+#ifdef DG_X86
+  return w.packed && direct_format(w.type, &f) && active_isa() >= Isa::kAVX512;
+#else
+  (void)w, (void)f;
+  return false;
+#endif
+}
+
+void qgemm_direct_chunk(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QuantActs& a, const QPanel& p,
+                        float* y, int64_t ldy, bool acc, const uint8_t* pf, int64_t pf_lines) {
+  Fmt f;
+  if (!qgemm_direct_applies(w) || !direct_format(w.type, &f) || kc > kMaxBlocks * 32 || kc % 32 != 0)
+    throw std::logic_error("qgemm_direct_chunk: not a packed chunk these kernels read");
+#ifdef DG_X86
+  const QPackLayout L = qpack_layout(w.type);
+  const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;
+  const uint8_t* panel = w.row(c0);
+  DTile t;  // (not value-initialized: every field is set below, the block pointers up to nblk)
+  t.nblk = kc / 32;
+  // Block pointers walk the chunks without dividing per block (this runs once per panel chunk).
+  const int64_t step_bytes = L.nibbles ? 64 : 128;  // one 4-value step of 32 outputs
+  const uint8_t* chunk = panel + static_cast<uint64_t>(k0 / L.block) * chunk_bytes;
+  int64_t in_chunk = k0 % L.block;  // values into the chunk
+  for (int64_t b = 0; b < t.nblk; ++b) {
+    t.wc[b] = chunk + L.codes + (in_chunk / 4) * step_bytes;
+    t.wh[b] = L.hi ? chunk + L.hi + (in_chunk / 4) * 16 : nullptr;
+    in_chunk += 32;
+    if (in_chunk == L.block) in_chunk = 0, chunk += chunk_bytes;
+  }
+  t.a = a.qs + k0;
+  t.lda = a.ldq;
+  t.qsum = a.qsum + k0 / 32;
+  t.d = a.d + k0 / 32;
+  t.ds = a.ds + k0 / 32;
+  t.ldb = a.ldb;
+  t.S = p.S;
+  t.M = p.M;
+  t.c = y + c0;
+  t.ldc = ldy;
+  t.acc = acc;
+  switch (f) {
+    case kQ8_0: run_tiles<kQ8_0>(t, a.n_rows, pf, pf_lines); break;
+    case kQ4_0: run_tiles<kQ4_0>(t, a.n_rows, pf, pf_lines); break;
+    case kQ5_0: run_tiles<kQ5_0>(t, a.n_rows, pf, pf_lines); break;
+    case kQ4_K: run_tiles<kQ4_K>(t, a.n_rows, pf, pf_lines); break;
+  }
+#else
+  (void)c0, (void)k0, (void)a, (void)p, (void)y, (void)ldy, (void)acc, (void)pf, (void)pf_lines;
+#endif
+}
+
+}  // namespace dg
