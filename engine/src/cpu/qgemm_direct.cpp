@@ -17,7 +17,7 @@
 namespace dg {
 namespace {
 
-enum Fmt { kQ8_0, kQ4_0, kQ5_0, kQ4_K };
+enum Fmt { kQ4_0, kQ5_0, kQ4_K };
 constexpr int kMaxBlocks = 32;  // 32-value blocks per chunk (kc <= 1024)
 
 struct DTile {
@@ -27,7 +27,7 @@ struct DTile {
   const float* d;         // block scales, like qsum
   const float* ds;        // d * block sums, like qsum
   int64_t ldb;
-  const uint8_t* wc[kMaxBlocks];  // block b's codes: nib[8][16][4] or Q8_0's [8][32][4]
+  const uint8_t* wc[kMaxBlocks];  // block b's codes: nib[8][16][4]
   const uint8_t* wh[kMaxBlocks];  // Q5_0: block b's fifth bits [8][2] u64
   const float* S;         // [nblk][32]
   const float* M;         // [nblk][32] (Q4_K)
@@ -51,15 +51,15 @@ inline uint64_t load_u64(const void* p) {
 
 template <int MR, Fmt F>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_direct(const DTile& t) {
-  constexpr int Z = F == kQ8_0 ? 128 : F == kQ4_0 ? 8 : F == kQ5_0 ? 16 : 0;
-  constexpr int kShiftZ = F == kQ8_0 ? 7 : F == kQ4_0 ? 3 : 4;  // Z = 1 << kShiftZ (Z > 0)
+  constexpr int Z = F == kQ4_0 ? 8 : F == kQ5_0 ? 16 : 0;
+  constexpr int kShiftZ = F == kQ4_0 ? 3 : 4;  // Z = 1 << kShiftZ (Z > 0)
   __m512 f0[MR], f1[MR];
   DG_UNROLL
   for (int r = 0; r < MR; ++r) {
     f0[r] = t.acc ? _mm512_loadu_ps(t.c + r * t.ldc) : _mm512_setzero_ps();
     f1[r] = t.acc ? _mm512_loadu_ps(t.c + r * t.ldc + 16) : _mm512_setzero_ps();
   }
-  const __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16), flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i m4 = _mm512_set1_epi8(15), sixteen = _mm512_set1_epi8(16);
   for (int64_t b = 0; b < t.nblk; ++b) {
     __m512i i0[MR], i1[MR];
     DG_UNROLL
@@ -71,18 +71,11 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_direct(
     const uint8_t* wc = t.wc[b];
     DG_UNROLL
     for (int j = 0; j < 8; ++j) {
-      __m512i w0, w1;
-      if constexpr (F == kQ8_0) {
-        w0 = _mm512_xor_si512(_mm512_loadu_si512(wc + j * 128), flip);
-        w1 = _mm512_xor_si512(_mm512_loadu_si512(wc + j * 128 + 64), flip);
-      } else {
-        const __m512i v = _mm512_loadu_si512(wc + j * 64);
-        w0 = _mm512_and_si512(v, m4);
-        w1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        if constexpr (F == kQ5_0) {
-          w0 = _mm512_mask_add_epi8(w0, _cvtu64_mask64(load_u64(t.wh[b] + 16 * j)), w0, sixteen);
-          w1 = _mm512_mask_add_epi8(w1, _cvtu64_mask64(load_u64(t.wh[b] + 16 * j + 8)), w1, sixteen);
-        }
+      const __m512i v = _mm512_loadu_si512(wc + j * 64);
+      __m512i w0 = _mm512_and_si512(v, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      if constexpr (F == kQ5_0) {
+        w0 = _mm512_mask_add_epi8(w0, _cvtu64_mask64(load_u64(t.wh[b] + 16 * j)), w0, sixteen);
+        w1 = _mm512_mask_add_epi8(w1, _cvtu64_mask64(load_u64(t.wh[b] + 16 * j + 8)), w1, sixteen);
       }
       DG_UNROLL
       for (int r = 0; r < MR; ++r) {
@@ -142,7 +135,6 @@ void run_tiles(DTile& t, int64_t n_rows, const uint8_t* pf, int64_t pf_lines) {
 
 bool direct_format(GGMLType t, Fmt* f) {
   switch (t) {
-    case GGMLType::Q8_0: *f = kQ8_0; return true;
     case GGMLType::Q4_0: *f = kQ4_0; return true;
     case GGMLType::Q5_0: *f = kQ5_0; return true;
     case GGMLType::Q4_K: *f = kQ4_K; return true;
@@ -174,11 +166,10 @@ void qgemm_direct_chunk(const WeightView& w, int64_t c0, int64_t k0, int64_t kc,
   DTile t;  // (not value-initialized: every field is set below, the block pointers up to nblk)
   t.nblk = kc / 32;
   // Block pointers walk the chunks without dividing per block (this runs once per panel chunk).
-  const int64_t step_bytes = L.nibbles ? 64 : 128;  // one 4-value step of 32 outputs
   const uint8_t* chunk = panel + static_cast<uint64_t>(k0 / L.block) * chunk_bytes;
   int64_t in_chunk = k0 % L.block;  // values into the chunk
   for (int64_t b = 0; b < t.nblk; ++b) {
-    t.wc[b] = chunk + L.codes + (in_chunk / 4) * step_bytes;
+    t.wc[b] = chunk + L.codes + (in_chunk / 4) * 64;  // 64 bytes per 4-value step of 32 outputs
     t.wh[b] = L.hi ? chunk + L.hi + (in_chunk / 4) * 16 : nullptr;
     in_chunk += 32;
     if (in_chunk == L.block) in_chunk = 0, chunk += chunk_bytes;
@@ -194,8 +185,12 @@ void qgemm_direct_chunk(const WeightView& w, int64_t c0, int64_t k0, int64_t kc,
   t.c = y + c0;
   t.ldc = ldy;
   t.acc = acc;
+  // The chunk is in L2 (fetched during the previous one): into L1 before the first row tile
+  // reads it (measured on the experts: a fifth faster than leaving it to the first tile's loads).
+  const uint8_t* first = panel + static_cast<uint64_t>(k0 / L.block) * chunk_bytes;
+  const uint64_t span = static_cast<uint64_t>((kc + L.block - 1) / L.block) * chunk_bytes;
+  for (uint64_t o = 0; o < span; o += 64) _mm_prefetch(reinterpret_cast<const char*>(first + o), _MM_HINT_T0);
   switch (f) {
-    case kQ8_0: run_tiles<kQ8_0>(t, a.n_rows, pf, pf_lines); break;
     case kQ4_0: run_tiles<kQ4_0>(t, a.n_rows, pf, pf_lines); break;
     case kQ5_0: run_tiles<kQ5_0>(t, a.n_rows, pf, pf_lines); break;
     case kQ4_K: run_tiles<kQ4_K>(t, a.n_rows, pf, pf_lines); break;
