@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "cpu/cpu_features.h"
+#include "cpu/qgemm_steps_avx512.h"
 #include "cpu/qpack.h"
 #include "cpu/tiling.h"
 
@@ -84,22 +85,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_direct(
         i1[r] = _mm512_dpbusd_epi32(i1[r], w1, av);
       }
     }
-    const __m512 S0 = _mm512_load_ps(t.S + b * 32), S1 = _mm512_load_ps(t.S + b * 32 + 16);
-    DG_UNROLL
-    for (int r = 0; r < MR; ++r) {
-      const __m512 dv = _mm512_set1_ps(t.d[r * t.ldb + b]);
-      f0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0[r]), _mm512_mul_ps(S0, dv), f0[r]);
-      f1[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1[r]), _mm512_mul_ps(S1, dv), f1[r]);
-    }
-    if constexpr (F == kQ4_K) {
-      const __m512 M0 = _mm512_load_ps(t.M + b * 32), M1 = _mm512_load_ps(t.M + b * 32 + 16);
-      DG_UNROLL
-      for (int r = 0; r < MR; ++r) {
-        const __m512 sv = _mm512_set1_ps(t.ds[r * t.ldb + b]);
-        f0[r] = _mm512_fmadd_ps(M0, sv, f0[r]);
-        f1[r] = _mm512_fmadd_ps(M1, sv, f1[r]);
-      }
-    }
+    qstep_scale<MR>(f0, f1, i0, i1, t.S + b * 32, t.d + b, t.ldb);
+    if constexpr (F == kQ4_K) qstep_min<MR>(f0, f1, t.M + b * 32, t.ds + b, t.ldb);
   }
   DG_UNROLL
   for (int r = 0; r < MR; ++r) {

@@ -438,22 +438,23 @@ WeightView restored_rows(const WeightView& w, std::vector<uint8_t>& buf) {
   return r;
 }
 
-void unpack_qpanel(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p) {
+namespace {
+void unpack_panel(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p, bool codes) {
   const Layout L = layout(w.type);
   const uint8_t* panel = w.row(c0);
 #ifdef DG_X86
-  if (active_isa() >= Isa::kAVX512) return unpack_avx512(w, L, panel, k0, kc, p, true);
+  if (active_isa() >= Isa::kAVX512) return unpack_avx512(w, L, panel, k0, kc, p, codes);
 #endif
-  unpack_scalar(w, L, panel, k0, kc, p, true);
+  unpack_scalar(w, L, panel, k0, kc, p, codes);
+}
+}  // namespace
+
+void unpack_qpanel(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p) {
+  unpack_panel(w, c0, k0, kc, p, true);
 }
 
 void unpack_qscales(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p) {
-  const Layout L = layout(w.type);
-  const uint8_t* panel = w.row(c0);
-#ifdef DG_X86
-  if (active_isa() >= Isa::kAVX512) return unpack_avx512(w, L, panel, k0, kc, p, false);
-#endif
-  unpack_scalar(w, L, panel, k0, kc, p, false);
+  unpack_panel(w, c0, k0, kc, p, false);
 }
 
 QPackLayout qpack_layout(GGMLType t) {
