@@ -268,7 +268,9 @@ void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, floa
         const uint64_t here = static_cast<uint64_t>(k0 / f.block) * f.block_bytes * NR;
         const uint64_t span = static_cast<uint64_t>(kc / f.block) * f.block_bytes * NR;
         pf = w.row(c0) + here + span;
-        pf_lines = static_cast<int64_t>(span / 64);
+        // (the next chunk may be shorter: never past the rows this call reads)
+        const uint64_t left = static_cast<uint64_t>(w.row(o1) - pf);
+        pf_lines = static_cast<int64_t>(std::min(span, left) / 64);
       }
       if (direct) {
         unpack_qscales(w, c0, k0, kc, panel);
