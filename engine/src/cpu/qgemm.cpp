@@ -206,7 +206,8 @@ struct PanelStore {
 void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows, const uint8_t* pf, int64_t pf_lines) {
 #ifdef DG_X86
   const int mr512 = f.has_min ? kMR512Min : kMR512;
-  const int64_t pf_per = pf ? (pf_lines + (n_rows + mr512 - 1) / mr512 - 1) / ((n_rows + mr512 - 1) / mr512) : 0;
+  const int64_t n_tiles = (n_rows + mr512 - 1) / mr512;
+  const int64_t pf_per = pf ? (pf_lines + n_tiles - 1) / n_tiles : 0;
   int64_t l = 0;
 #else
   (void)pf, (void)pf_lines;
