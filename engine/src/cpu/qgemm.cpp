@@ -201,22 +201,18 @@ struct PanelStore {
   alignas(64) int32_t C[(kQKC / 16) * NR];
 };
 
-// pf / pf_lines: the next chunk of a packed matrix, fetched into L2 a share before each row
-// tile (prefetching inside the kernels costs them a fifth of their speed: registers).
+// pf / pf_lines: the next chunk of a packed matrix (TilePrefetch).
 void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows, const uint8_t* pf, int64_t pf_lines) {
 #ifdef DG_X86
   const int mr512 = f.has_min ? kMR512Min : kMR512;
-  const int64_t n_tiles = (n_rows + mr512 - 1) / mr512;
-  const int64_t pf_per = pf ? (pf_lines + n_tiles - 1) / n_tiles : 0;
-  int64_t l = 0;
+  TilePrefetch fetch(pf, pf_lines, (n_rows + mr512 - 1) / mr512);
 #else
   (void)pf, (void)pf_lines;
 #endif
   for (int64_t r0 = 0; r0 < n_rows;) {
 #ifdef DG_X86
     if (isa >= Isa::kAVX512) {
-      for (const int64_t end = std::min(l + pf_per, pf_lines); l < end; ++l)
-        _mm_prefetch(reinterpret_cast<const char*>(pf + l * 64), _MM_HINT_T1);
+      fetch.before_tile();
       // Formats with a min hold two more registers per row tile (M): one row fewer.
       const int mr = tile_rows(n_rows - r0, mr512);
       pick512(mr, f.group, f.has_min)(t);

@@ -102,16 +102,14 @@ template <Fmt F>
 constexpr Ukr kUkr[kMR + 1] = {nullptr,          ukr_direct<1, F>, ukr_direct<2, F>, ukr_direct<3, F>,
                                ukr_direct<4, F>, ukr_direct<5, F>, ukr_direct<6, F>};
 
-// The row tiles of one chunk (t advances over them); the next chunk streams into L2 meanwhile, a share before each tile
-// (prefetching inside the kernels costs them a fifth of their speed: registers).
+// The row tiles of one chunk (t advances over them), the next chunk fetched meanwhile
+// (TilePrefetch).
 template <Fmt F>
 void run_tiles(DTile& t, int64_t n_rows, const uint8_t* pf, int64_t pf_lines) {
   constexpr int mr_max = F == kQ4_K ? kMRMin : kMR;
-  const int64_t n_tiles = (n_rows + mr_max - 1) / mr_max;
-  const int64_t pf_per = pf ? (pf_lines + n_tiles - 1) / n_tiles : 0;
-  for (int64_t r0 = 0, l = 0; r0 < n_rows;) {
-    for (const int64_t end = std::min(l + pf_per, pf_lines); l < end; ++l)
-      _mm_prefetch(reinterpret_cast<const char*>(pf + l * 64), _MM_HINT_T1);
+  TilePrefetch fetch(pf, pf_lines, (n_rows + mr_max - 1) / mr_max);
+  for (int64_t r0 = 0; r0 < n_rows;) {
+    fetch.before_tile();
     const int mr = tile_rows(n_rows - r0, mr_max);
     kUkr<F>[mr](t);
     r0 += mr;

@@ -24,16 +24,7 @@ namespace {
 
 using namespace quant;
 
-// Where the parts of a chunk start (bytes from the chunk).
-struct Layout {
-  int block = 32;        // values per chunk
-  int block_bytes = 34;  // bytes per original block (chunk = 32 of them)
-  int head = 2;          // header bytes per output of the legacy formats (fp16 d); Q4_K: 0 (kK4Head)
-  int hi = 0;            // offset of Q5_0's fifth bits, or 0
-  int codes = 64;        // offset of the codes (int8 or nibbles)
-  bool nibbles = true;
-  int zero = 0;          // the format's zero point Z (c = u - Z)
-};
+using Layout = QPackLayout;
 
 Layout layout(GGMLType t) {
   switch (t) {
@@ -457,9 +448,6 @@ void unpack_qscales(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, con
   unpack_panel(w, c0, k0, kc, p, false);
 }
 
-QPackLayout qpack_layout(GGMLType t) {
-  const Layout L = layout(t);
-  return QPackLayout{L.block, L.block_bytes, L.codes, L.hi, L.nibbles, L.zero};
-}
+QPackLayout qpack_layout(GGMLType t) { return layout(t); }
 
 }  // namespace dg

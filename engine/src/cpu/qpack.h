@@ -53,14 +53,15 @@ void unpack_qpanel(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, cons
 // Only p.S (and p.M) of that panel: for the kernels that read the codes in place (qgemm_direct.h).
 void unpack_qscales(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QPanel& p);
 
-// Where a packed chunk keeps its codes (the layouts above).
+// Where the parts of a packed chunk start (bytes from the chunk; the layouts above).
 struct QPackLayout {
-  int block;        // values per chunk
-  int block_bytes;  // chunk bytes / 32
-  int codes;        // offset of the codes: nib[block / 4][16][4] or Q8_0's [block / 4][32][4]
-  int hi;           // offset of Q5_0's fifth bits, or 0
-  bool nibbles;
-  int zero;         // Z of the codes as stored (Q8_0: the signed bytes are u - 128)
+  int block = 32;        // values per chunk
+  int block_bytes = 34;  // bytes per original block (chunk = 32 of them)
+  int head = 2;          // header bytes per output of the legacy formats (fp16 d); Q4_K: 0 (its own head)
+  int hi = 0;            // offset of Q5_0's fifth bits, or 0
+  int codes = 64;        // offset of the codes: nib[block / 4][16][4] or Q8_0's [block / 4][32][4]
+  bool nibbles = true;
+  int zero = 0;          // the format's zero point Z (c = u - Z; Q8_0: the stored bytes are u - 128)
 };
 QPackLayout qpack_layout(GGMLType t);  // t: qpack_supported
 
