@@ -74,7 +74,13 @@ void matmul(ThreadPool& pool, const WeightView& w, const LinearInput& in, float*
   if (in.n_rows <= 0) return;
   if (use_int8(w, in)) {
     const int64_t n_panels = (w.n_out + kQNR - 1) / kQNR;
-    pool.parallel_for(n_panels, [&](int64_t b, int64_t e, int) {
+    // Panels go out in claims of about 2 GOP (a millisecond or two) and at most half a thread's
+    // share, as threads become free: a core the host slows down takes fewer. (Each claim's first
+    // chunk starts without a prefetch: claims are kept large.)
+    const int64_t panel_ops = 2 * kQNR * w.n_in * in.q.n_rows;
+    const int64_t half_share = std::max<int64_t>(1, n_panels / (2 * pool.n_threads()));
+    const int64_t grain = std::clamp<int64_t>(int64_t{2000000000} / std::max<int64_t>(1, panel_ops), 1, half_share);
+    pool.parallel_for_dynamic(n_panels, grain, [&](int64_t b, int64_t e, int) {
       qgemm(w, b * kQNR, std::min(e * kQNR, w.n_out), in.q, y, ldy, false);
     });
     return;

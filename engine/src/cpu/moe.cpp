@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cpu/activation.h"
+#include "cpu/axpy.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
 #include "cpu/norm.h"
@@ -20,10 +21,10 @@ void moe_route(ThreadPool& pool, const RouterWeights& rw, const float* x, int64_
                const RowScratch& scratch) {
   // hidden * self.scale * self.scalar_root_size: two fp32 multiplies, the Python scalar in fp32.
   const float root = static_cast<float>(std::pow(static_cast<double>(n_embd), -0.5));
+  rms_norm(pool, x, n_embd, tmp, n_embd, n_tok, n_embd, nullptr, eps);
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t) {
       float* r = tmp + t * n_embd;
-      rms_norm_row(x + t * n_embd, r, n_embd, nullptr, eps);
       for (int64_t i = 0; i < n_embd; ++i) r[i] = (r[i] * rw.scale[i]) * root;
     }
   });
@@ -34,16 +35,16 @@ void moe_route(ThreadPool& pool, const RouterWeights& rw, const float* x, int64_
       softmax_row(p, n_expert);
       int32_t* id = ids + t * k;
       float* w = weights + t * k;
-      // Selection by repeated max: descending, the lower id first among equal values.
-      for (int64_t j = 0; j < k; ++j) {
-        int64_t best = -1;
-        for (int64_t ex = 0; ex < n_expert; ++ex) {
-          bool taken = false;
-          for (int64_t q = 0; q < j; ++q) taken = taken || id[q] == ex;
-          if (!taken && (best < 0 || p[ex] > p[best])) best = ex;
-        }
-        id[j] = static_cast<int32_t>(best);
-        w[j] = p[best];
+      // The k largest, descending, the lower id first among equal values: one pass in id order,
+      // each value inserted behind every value at least as large (the order repeated max gives).
+      int64_t n = 0;
+      for (int64_t ex = 0; ex < n_expert; ++ex) {
+        const float v = p[ex];
+        if (n == k && !(v > w[k - 1])) continue;
+        int64_t pos = n < k ? n++ : k - 1;
+        for (; pos > 0 && v > w[pos - 1]; --pos) id[pos] = id[pos - 1], w[pos] = w[pos - 1];
+        id[pos] = static_cast<int32_t>(ex);
+        w[pos] = v;
       }
       float sum = 0.0f;
       for (int64_t j = 0; j < k; ++j) sum += w[j];
@@ -92,35 +93,28 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
   }
   if (grouped) {
     // Grouped by expert: each expert's weights are read once per pass, as small GEMMs over its
-    // gathered rows. Threads take contiguous runs of experts balanced by rows plus a fixed
-    // per-expert cost (the weight packing); results do not depend on the split.
-    const int n_th = pool.n_threads();
-    pool.parallel_for(n_th, [&](int64_t tb, int64_t te, int) {
-      constexpr int64_t kPerExpert = 8;  // packing cost of one expert, in rows
-      const int64_t total = n_slots + kPerExpert * n_expert;
-      for (int64_t ti = tb; ti < te; ++ti) {
-        const int64_t lo = total * ti / n_th, hi = total * (ti + 1) / n_th;
-        for (int64_t e = 0; e < n_expert; ++e) {
-          const int64_t r0 = buf.count[e], n = buf.count[e + 1] - r0;
-          const int64_t mid = r0 + kPerExpert * e + (n + kPerExpert) / 2;  // this expert's weight midpoint
-          if (n == 0 || mid < lo || mid >= hi) continue;
-          float* g = buf.gate + r0 * I;
-          if (int8) {
-            const QuantActs qx = q_in.rows(r0, n);
-            qgemm(ew.gate(e), 0, I, qx, g, I, false);
-            qgemm(ew.up(e), 0, I, qx, buf.up + r0 * I, I, false);
-            gelu_mul_fast(g, buf.up + r0 * I, g, n * I);
-            const QuantActs qm = buf.q_mid->quantize_rows(buf.gate, I, r0, r0 + n).rows(r0, n);
-            qgemm(ew.down(e), 0, H, qm, buf.y + r0 * H, H, false);
-            continue;
-          }
-          thread_local std::vector<uint8_t> gate_rows, up_rows, down_rows;  // packed experts, float kernels
-          gemm_wt(restored_rows(ew.gate(e), gate_rows), 0, I, buf.xg + r0 * H, H, n, g, I, false);
-          gemm_wt(restored_rows(ew.up(e), up_rows), 0, I, buf.xg + r0 * H, H, n, buf.up + r0 * I, I, false);
-          if (fast_path()) gelu_mul_fast(g, buf.up + r0 * I, g, n * I);
-          else gelu_mul(g, buf.up + r0 * I, g, n * I);
-          gemm_wt(restored_rows(ew.down(e), down_rows), 0, H, g, I, n, buf.y + r0 * H, H, false);
+    // gathered rows. Experts go to threads one at a time, in id order, as threads become free
+    // (a core the host slows down takes fewer); results do not depend on the split.
+    pool.parallel_for_dynamic(n_expert, 1, [&](int64_t eb, int64_t ee, int) {
+      for (int64_t e = eb; e < ee; ++e) {
+        const int64_t r0 = buf.count[e], n = buf.count[e + 1] - r0;
+        if (n == 0) continue;
+        float* g = buf.gate + r0 * I;
+        if (int8) {
+          const QuantActs qx = q_in.rows(r0, n);
+          qgemm(ew.gate(e), 0, I, qx, g, I, false);
+          qgemm(ew.up(e), 0, I, qx, buf.up + r0 * I, I, false);
+          gelu_mul_fast(g, buf.up + r0 * I, g, n * I);
+          const QuantActs qm = buf.q_mid->quantize_rows(buf.gate, I, r0, r0 + n).rows(r0, n);
+          qgemm(ew.down(e), 0, H, qm, buf.y + r0 * H, H, false);
+          continue;
         }
+        thread_local std::vector<uint8_t> gate_rows, up_rows, down_rows;  // packed experts, float kernels
+        gemm_wt(restored_rows(ew.gate(e), gate_rows), 0, I, buf.xg + r0 * H, H, n, g, I, false);
+        gemm_wt(restored_rows(ew.up(e), up_rows), 0, I, buf.xg + r0 * H, H, n, buf.up + r0 * I, I, false);
+        if (fast_path()) gelu_mul_fast(g, buf.up + r0 * I, g, n * I);
+        else gelu_mul(g, buf.up + r0 * I, g, n * I);
+        gemm_wt(restored_rows(ew.down(e), down_rows), 0, H, g, I, n, buf.y + r0 * H, H, false);
       }
     });
   }
@@ -150,7 +144,7 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
         }
         const float w = weights[t * k + j_min];
         const float* y = buf.y + static_cast<int64_t>(buf.slot_of[t * k + j_min]) * H;
-        for (int64_t i = 0; i < H; ++i) o[i] += y[i] * w;
+        axpy(o, y, w, H);
         last = ids[t * k + j_min];
         ++done;
       }

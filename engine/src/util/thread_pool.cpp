@@ -37,6 +37,13 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::run_share(int index) {
+  if (grain_ > 0) {
+    for (;;) {
+      const int64_t b = next_.fetch_add(grain_, std::memory_order_relaxed);
+      if (b >= n_) return;
+      (*fn_)(b, std::min(n_, b + grain_), index);
+    }
+  }
   // Contiguous, balanced ranges: thread i gets [n*i/T, n*(i+1)/T).
   const int64_t t = n_threads_;
   const int64_t begin = n_ * index / t;
@@ -61,17 +68,29 @@ void ThreadPool::worker(int index) {
   }
 }
 
-void ThreadPool::parallel_for(int64_t n, const RangeFn& fn) {
+void ThreadPool::parallel_for(int64_t n, const RangeFn& fn) { run(n, 0, fn); }
+
+void ThreadPool::parallel_for_dynamic(int64_t n, int64_t grain, const RangeFn& fn) {
+  run(n, std::max<int64_t>(1, grain), fn);
+}
+
+void ThreadPool::run(int64_t n, int64_t grain, const RangeFn& fn) {
   if (n <= 0) return;
   std::lock_guard<std::mutex> call_lock(call_mutex_);
-  if (n_threads_ == 1 || n == 1) {
-    fn(0, n, 0);
+  if (n_threads_ == 1 || n == 1 || (grain > 0 && grain >= n)) {
+    if (grain > 0) {
+      for (int64_t b = 0; b < n; b += grain) fn(b, std::min(n, b + grain), 0);
+    } else {
+      fn(0, n, 0);
+    }
     return;
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     fn_ = &fn;
     n_ = n;
+    grain_ = grain;
+    next_.store(0, std::memory_order_relaxed);
     pending_ = n_threads_ - 1;
     ++generation_;
   }

@@ -3,8 +3,11 @@
 // Determinism contract: parallel_for splits [0, n) into contiguous ranges, one per thread, and
 // callers make every output element depend on its own item only. Each element is then computed
 // by exactly one thread in a fixed order, so results are bit-identical for any thread count.
+// parallel_for_dynamic hands the items out in claims of `grain` as threads become free (a core
+// the host slows down takes fewer); the same contract makes its results bit-identical too.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -33,9 +36,14 @@ class ThreadPool {
   // Not reentrant: fn must not call parallel_for. Calls from several threads are serialised.
   void parallel_for(int64_t n, const RangeFn& fn);
 
+  // As parallel_for, but fn gets the items in ranges of at most `grain` (>= 1), in increasing
+  // order, each range to whichever thread asks next.
+  void parallel_for_dynamic(int64_t n, int64_t grain, const RangeFn& fn);
+
  private:
   void worker(int index);
   void run_share(int index);
+  void run(int64_t n, int64_t grain, const RangeFn& fn);
 
   int n_threads_ = 1;
   std::vector<std::thread> workers_;
@@ -47,6 +55,8 @@ class ThreadPool {
   bool stop_ = false;
   const RangeFn* fn_ = nullptr;
   int64_t n_ = 0;
+  int64_t grain_ = 0;              // 0: static shares; else dynamic claims of grain_ items
+  std::atomic<int64_t> next_{0};   // the next unclaimed item (dynamic)
 };
 
 }  // namespace dg
