@@ -46,17 +46,22 @@ class ThreadPool {
   void run(int64_t n, int64_t grain, const RangeFn& fn);
 
   int n_threads_ = 1;
+  int spins_ = 0;  // polls before sleeping
   std::vector<std::thread> workers_;
   std::mutex call_mutex_;  // one parallel_for at a time (contexts may share a model's pool)
+  // Workers (and the caller, for completion) spin briefly before sleeping on the condition
+  // variables: waking a sleeping thread costs tens of microseconds on a VM, and a step runs more
+  // than a thousand loops.
   std::mutex mutex_;
   std::condition_variable start_cv_, done_cv_;
-  uint64_t generation_ = 0;  // bumped per job; workers wait for a new value
-  int pending_ = 0;          // workers still running the current job
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // bumped per job (under mutex_); workers wait for a new value
+  std::atomic<int> pending_{0};          // workers still running the current job
+  std::atomic<bool> stop_{false};
+  // The current job, written before generation_ is bumped.
   const RangeFn* fn_ = nullptr;
   int64_t n_ = 0;
-  int64_t grain_ = 0;              // 0: static shares; else dynamic claims of grain_ items
-  std::atomic<int64_t> next_{0};   // the next unclaimed item (dynamic)
+  int64_t grain_ = 0;             // 0: static shares; else dynamic claims of grain_ items
+  std::atomic<int64_t> next_{0};  // the next unclaimed item (dynamic)
 };
 
 }  // namespace dg
