@@ -24,8 +24,9 @@ int physical_core_count() {
 
 namespace {
 
-// About 30-60 microseconds of polling before a thread sleeps, when every thread has a CPU of its
-// own (oversubscribed, a polling thread would keep a waiting one off the CPU).
+// Polls before a thread sleeps (about 110 us of `pause` on the Zen 5 machine of BENCHMARKS.md),
+// when every thread has a CPU of its own (oversubscribed, a polling thread would keep a waiting
+// one off the CPU).
 constexpr int kSpins = 4096;
 
 inline void cpu_relax() {
@@ -50,7 +51,6 @@ ThreadPool::~ThreadPool() {
   start_cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
-
 
 void ThreadPool::run_share(int index) {
   if (grain_ > 0) {
