@@ -21,8 +21,8 @@ void moe_route(ThreadPool& pool, const RouterWeights& rw, const float* x, int64_
                const RowScratch& scratch) {
   // hidden * self.scale * self.scalar_root_size: two fp32 multiplies, the Python scalar in fp32.
   const float root = static_cast<float>(std::pow(static_cast<double>(n_embd), -0.5));
-  rms_norm(pool, x, n_embd, tmp, n_embd, n_tok, n_embd, nullptr, eps);
   pool.parallel_for(n_tok, [&](int64_t b, int64_t e, int) {
+    rms_norm_rows(x, n_embd, tmp, n_embd, b, e, n_embd, nullptr, eps);
     for (int64_t t = b; t < e; ++t) {
       float* r = tmp + t * n_embd;
       for (int64_t i = 0; i < n_embd; ++i) r[i] = (r[i] * rw.scale[i]) * root;

@@ -105,22 +105,25 @@ void rms_norm_row(const float* x, float* y, int64_t dim, const float* w, float e
   scale_row(x, y, dim, w, inv_rms(ss, dim, eps));
 }
 
+void rms_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t r0, int64_t r1, int64_t dim,
+                   const float* w, float eps) {
+  int64_t r = r0;
+  for (; r + kRows <= r1; r += kRows) {
+    const float* xr = x + r * ldx;
+    double ss[kRows] = {};
+    int64_t i = 0;
+#ifdef DG_X86
+    if (active_isa() >= Isa::kAVX512) i = sums512(xr, ldx, dim, ss);
+#endif
+    sums_tail(xr, ldx, i, dim, ss);
+    for (int j = 0; j < kRows; ++j) scale_row(xr + j * ldx, y + (r + j) * ldy, dim, w, inv_rms(ss[j], dim, eps));
+  }
+  for (; r < r1; ++r) rms_norm_row(x + r * ldx, y + r * ldy, dim, w, eps);
+}
+
 void rms_norm(ThreadPool& pool, const float* x, int64_t ldx, float* y, int64_t ldy, int64_t n_rows,
               int64_t dim, const float* w, float eps) {
-  pool.parallel_for(n_rows, [&](int64_t b, int64_t e, int) {
-    int64_t r = b;
-    for (; r + kRows <= e; r += kRows) {
-      const float* xr = x + r * ldx;
-      double ss[kRows] = {};
-      int64_t i = 0;
-#ifdef DG_X86
-      if (active_isa() >= Isa::kAVX512) i = sums512(xr, ldx, dim, ss);
-#endif
-      sums_tail(xr, ldx, i, dim, ss);
-      for (int j = 0; j < kRows; ++j) scale_row(xr + j * ldx, y + (r + j) * ldy, dim, w, inv_rms(ss[j], dim, eps));
-    }
-    for (; r < e; ++r) rms_norm_row(x + r * ldx, y + r * ldy, dim, w, eps);
-  });
+  pool.parallel_for(n_rows, [&](int64_t b, int64_t e, int) { rms_norm_rows(x, ldx, y, ldy, b, e, dim, w, eps); });
 }
 
 }  // namespace dg

@@ -18,4 +18,8 @@ void rms_norm(ThreadPool& pool, const float* x, int64_t ldx, float* y, int64_t l
 // One row, single-threaded.
 void rms_norm_row(const float* x, float* y, int64_t dim, const float* w, float eps);
 
+// Rows [r0, r1), single-threaded (the same values as rms_norm_row, eight rows at a time).
+void rms_norm_rows(const float* x, int64_t ldx, float* y, int64_t ldy, int64_t r0, int64_t r1, int64_t dim,
+                   const float* w, float eps);
+
 }  // namespace dg
