@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "cpu/activation.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
 #include "cpu/qgemm.h"
@@ -70,7 +71,7 @@ bool use_int8(const WeightView& w, const LinearInput& in) {
 }  // namespace
 
 void matmul(ThreadPool& pool, const WeightView& w, const LinearInput& in, float* y, int64_t ldy,
-            const RowScratch& scratch) {
+            const RowScratch& scratch, float cap) {
   if (in.n_rows <= 0) return;
   if (use_int8(w, in)) {
     const int64_t n_panels = (w.n_out + kQNR - 1) / kQNR;
@@ -81,11 +82,21 @@ void matmul(ThreadPool& pool, const WeightView& w, const LinearInput& in, float*
     const int64_t half_share = std::max<int64_t>(1, n_panels / (2 * pool.n_threads()));
     const int64_t grain = std::clamp<int64_t>(int64_t{2000000000} / std::max<int64_t>(1, panel_ops), 1, half_share);
     pool.parallel_for_dynamic(n_panels, grain, [&](int64_t b, int64_t e, int) {
-      qgemm(w, b * kQNR, std::min(e * kQNR, w.n_out), in.q, y, ldy, false);
+      if (cap <= 0.0f) return qgemm(w, b * kQNR, std::min(e * kQNR, w.n_out), in.q, y, ldy, false);
+      for (int64_t pn = b; pn < e; ++pn) {
+        const int64_t o0 = pn * kQNR, o1 = std::min(o0 + kQNR, w.n_out);
+        qgemm(w, o0, o1, in.q, y, ldy, false);
+        for (int64_t t = 0; t < in.n_rows; ++t) softcap(y + t * ldy + o0, o1 - o0, cap);
+      }
     });
     return;
   }
   matmul(pool, w, in.x, in.ldx, in.n_rows, y, ldy, scratch);
+  if (cap > 0.0f) {
+    pool.parallel_for(in.n_rows, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) softcap(y + t * ldy, w.n_out, cap);
+    });
+  }
 }
 
 void matmul(ThreadPool& pool, const WeightView& packed_or_rows, const float* x, int64_t ldx, int64_t n_rows,

@@ -48,9 +48,11 @@ LinearInput linear_input(ThreadPool& pool, const float* x, int64_t ldx, int64_t 
                          QuantActsBuffer& buf);
 
 // y[t, o] = sum_i W[o, i] * in[t, i]: the int8 kernels when the input is quantized and the
-// weight's type has them, else the float kernels on in.x.
+// weight's type has them, else the float kernels on in.x. With cap > 0, then y = softcap(y, cap)
+// (activation.h): on the int8 path each 32-output panel right after its products, while its
+// rows are still in cache (the LM head's [256, 262144] logits are not walked a second time).
 void matmul(ThreadPool& pool, const WeightView& w, const LinearInput& in, float* y, int64_t ldy,
-            const RowScratch& scratch);
+            const RowScratch& scratch, float cap = 0.0f);
 
 // y[t, o] = sum_i W[o, i] * x[t, i]  for t < n_rows, o < W.n_out   (nn.functional.linear)
 // x: [n_rows, ldx >= W.n_in]   y: [n_rows, ldy >= W.n_out]. Scratch needs W.n_in per thread.

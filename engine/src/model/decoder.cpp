@@ -1,6 +1,6 @@
 // The decoder pass (DiffusionGemmaDecoderModel.forward + DiffusionGemmaForBlockDiffusion
 // logits): self-conditioned canvas embedding, bidirectional layers over cache + canvas,
-// final norm, tied LM head, softcap 30*tanh(x/30).
+// final norm, tied LM head, softcap 30*tanh(x/30) (inside the LM head's matmul).
 #include "cpu/activation.h"
 #include "cpu/norm.h"
 #include "cpu/rope.h"
@@ -19,11 +19,7 @@ void ContextImpl::decode(const int32_t* canvas, int64_t T, const float* sc_logit
   PhaseClock clk(prof);
   clk.at(Phase::kLMHead);
   rms_norm(pool, x.data(), H, hn.data(), H, T, H, m.w.output_norm.data(), hp.norm_eps);
-  matmul(pool, m.w.output, linear_input(pool, hn.data(), H, T, H, qa_rows), logits, V, rows);
-  if (hp.logit_softcap > 0.0f) {
-    const float cap = hp.logit_softcap;
-    pool.parallel_for(T, [&](int64_t b, int64_t e, int) { softcap(logits + b * V, (e - b) * V, cap); });
-  }
+  matmul(pool, m.w.output, linear_input(pool, hn.data(), H, T, H, qa_rows), logits, V, rows, hp.logit_softcap);
 }
 
 }  // namespace dg
