@@ -157,3 +157,54 @@ def test_soft_embed_kernels(type_id, kernels, request):
         # the float kernels agree across ISA paths
         same = [y for isa, y in ys.items() if not (mode == "fast" and isa == "avx512bf16")]
         assert all(y.tobytes() == same[0].tobytes() for y in same)
+
+
+def requantize_columns(wd):
+    """soft_embed_q8.h's weights in numpy: per column and block of 32 rows, s = amax / 127,
+    c = rint(W * (1 / s)); returns (s * c, s) in float64, s of shape [rows / 32, columns]."""
+    wb = wd.astype(np.float32).reshape(-1, 32, wd.shape[1])
+    s = (np.abs(wb).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float32)
+    inv = np.where(s != 0, np.float32(1) / np.where(s != 0, s, 1), 0).astype(np.float32)
+    c = np.rint((wb * inv).astype(np.float32))
+    return (c.astype(np.float64) * s.astype(np.float64)).reshape(wd.shape), s[:, 0, :].astype(np.float64)
+
+
+@pytest.mark.parametrize("type_id", [8, 14, 12, 40], ids=["Q8_0", "Q6_K", "Q4_K", "NVFP4"])
+def test_int8_soft_embed_within_rounding(type_id, kernels, request):
+    """The fast path's int8 soft embedding (soft_embed_q8.h: vocabulary a multiple of 32): p and
+    W's columns each rounded to 8 bits per 32 vocabulary rows, integer products, fp32 chains.
+    Against pq @ Wq: the int8 kernel bound; against p @ W: plus half a step of each rounding,
+    sum_b [(d_b / 2) sum_r |Wq_r| + (s_b / 2) sum_r |p_r|]. Same bytes on every ISA path and for
+    1 and 3 threads (column splits off the 256-column spans)."""
+    name, block = TYPES[type_id]
+    n_vocab, n_embd = 544, 2 * max(block, 64) + (32 if block == 32 else 0)
+    blocks, wd, scale = weights(type_id, n_vocab, n_embd, seed=13)
+    logits = np.random.default_rng(3).standard_normal((7, n_vocab)) * 4
+    logits[1] *= 4  # one sharply peaked row
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p = (p / p.sum(1, keepdims=True)).astype(np.float32)
+    p[2, 64:96] = 0.0  # an all-zero block of probabilities
+    pq, d = quantize_acts(p)
+    wq, s = requantize_columns(wd)
+    kernels("fast")
+    ys = {}
+    for threads in (1, 3):
+        for isa, y in run_all_isas(lambda: _core.probe_soft_embed(type_id, blocks, n_vocab, n_embd, scale, p, threads)).items():
+            ys[(isa, threads)] = y
+    base = next(iter(ys.values()))
+    for key, y in ys.items():
+        assert y.tobytes() == base.tobytes(), f"{name}: {key} differs"
+    y = base.astype(np.float64)
+    nb = n_vocab // 32
+    kernel_bound = (nb + 4) * 2 * EPS * (np.abs(pq) @ np.abs(wq)) * scale + 1e-30
+    round_bound = ((d / 2) @ np.abs(wq).reshape(nb, 32, -1).sum(axis=1)
+                   + np.abs(p.astype(np.float64)).reshape(7, nb, 32).sum(axis=2) @ (s / 2)) * scale
+    err_q = np.abs(y - (pq @ wq) * scale)
+    err_x = np.abs(y - (p.astype(np.float64) @ wd) * scale)
+    mag = (np.abs(p.astype(np.float64)) @ np.abs(wd)) * scale
+    request.node.user_properties.append(("bound", f"{name} max |y-pq.Wq|/bound={float((err_q / kernel_bound).max()):.2f} "
+                                                  f"max |y-p.W|/bound={float((err_x / (round_bound + kernel_bound)).max()):.2f} "
+                                                  f"max |y-p.W|/(|p|.|W|)={float((err_x / mag).max()):.2e}"))
+    assert (err_q <= kernel_bound).all(), float((err_q / kernel_bound).max())
+    assert (err_x <= round_bound + kernel_bound).all()
+    assert err_x.max() > 0  # the rounding really happened

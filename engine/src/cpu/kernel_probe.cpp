@@ -8,6 +8,7 @@
 #include "cpu/matmul.h"
 #include "cpu/qgemm.h"
 #include "cpu/qpack.h"
+#include "cpu/soft_embed_q8.h"
 #include "diffgemma/error.h"
 #include "quant/dequantize.h"
 #include "util/thread_pool.h"
@@ -75,6 +76,13 @@ void probe_soft_embed(GGMLType type, const uint8_t* w, int64_t n_out, int64_t n_
                       int64_t n_rows, float* y, int n_threads) {
   const WeightView v = view(type, w, n_out, n_in, out_scale);
   ThreadPool pool(n_threads);
+  if (fast_path() && soft_embed_q8_applies(v)) {  // as ContextImpl::self_conditioning
+    QuantActsBuffer qa;
+    qa.reserve(n_rows, n_out);
+    const QuantActs q = qa.quantize(pool, p, n_out, n_rows, n_out);
+    pool.parallel_for(n_in / 32, [&](int64_t b, int64_t e, int) { soft_embed_q8(v, b * 32, e * 32, q, y, n_in); });
+    return;
+  }
   if (fast_path() && bf16_gemm_available() && qgemm_supported(type) && n_out % 2 == 0 && n_in % 32 == 0) {
     std::vector<uint16_t> p16(static_cast<size_t>(n_rows * n_out));
     for (int64_t t = 0; t < n_rows; ++t) to_bf16(p + t * n_out, p16.data() + t * n_out, n_out);

@@ -129,6 +129,9 @@ void QuantActsBuffer::reserve(int64_t max_rows, int64_t max_k) {
   max_rows_ = max_rows;
   max_k_ = (max_k + kActBlock - 1) / kActBlock * kActBlock;
   ldq_ = (max_k_ + 63) / 64 * 64;
+  // Rows a multiple of 4 KiB apart (the soft embedding's 262144 codes) would all land in the same
+  // cache sets: a row tile's codes would evict each other. One line more per row spreads them.
+  if (ldq_ % 4096 == 0) ldq_ += 64;
   ldb_ = max_k_ / kActBlock;
   q_.assign(static_cast<size_t>(max_rows_ * ldq_ + 64), 0);
   d_.assign(static_cast<size_t>(max_rows_ * ldb_), 0.0f);
@@ -194,6 +197,14 @@ QuantActs QuantActsBuffer::gather(ThreadPool& pool, const QuantActs& src, const 
     }
   });
   return a;
+}
+
+void QuantActsBuffer::quantize_row(const float* x, int64_t r) {
+  if (r < 0 || r >= cur_rows_) throw std::logic_error("QuantActsBuffer::quantize_row: row out of range");
+  const QuantActs a = view(cur_rows_, cur_k_);
+  quantize_act_row(x, cur_k_,
+                   ActRow{const_cast<uint8_t*>(a.q) + r * ldq_, const_cast<int8_t*>(a.qs) + r * ldq_, d_.data() + r * ldb_,
+                          ds_.data() + r * ldb_, qsum_.data() + r * ldb_});
 }
 
 QuantActs QuantActsBuffer::quantize(ThreadPool& pool, const float* x, int64_t ldx, int64_t n_rows, int64_t K) {

@@ -60,6 +60,9 @@ class QuantActsBuffer {
   // single-threaded, disjoint ranges from different threads.
   void begin(int64_t n_rows, int64_t K);
   QuantActs quantize_rows(const float* x, int64_t ldx, int64_t r0, int64_t r1);
+  // Row r of the current matrix from x[0..K) (a row computed in a per-thread buffer).
+  void quantize_row(const float* x, int64_t r);
+  QuantActs current() const { return view(cur_rows_, cur_k_); }  // the matrix begin() started
 
   // Row r of the result = row rows[r] of src (another buffer's valid view), r < n_rows: the
   // experts' inputs gathered by expert without quantizing each token's row k times.

@@ -300,4 +300,27 @@ void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, floa
   }
 }
 
+void qgemm_panel(const QFormat& f, const QPanel& p, int64_t ncols, const QuantActs& a, int64_t k0, int64_t kc, float* y,
+                 int64_t ldy, bool accumulate) {
+  if (k0 % 32 != 0 || kc % 32 != 0 || kc > kQKC || k0 + kc > a.K || ncols > NR || ncols <= 0)
+    throw std::logic_error("qgemm_panel: chunk outside the activations or the panel");
+  if (a.n_rows <= 0) return;
+  Tile t{};
+  t.a = a.q + k0;
+  t.lda = a.ldq;
+  t.d = a.d + k0 / 32;
+  t.ds = a.ds + k0 / 32;
+  t.ldb = a.ldb;
+  t.w = p.c;
+  t.S = p.S;
+  t.M = p.M;
+  t.C = p.C;
+  t.nblk = kc / 32;
+  t.c = y;
+  t.ldc = ldy;
+  t.ncols = static_cast<int>(ncols);
+  t.acc = accumulate;
+  run_rows(active_isa(), f, t, a.n_rows, nullptr, 0);
+}
+
 }  // namespace dg

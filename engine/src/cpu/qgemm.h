@@ -31,4 +31,12 @@ bool qgemm_supported(GGMLType t);
 // Single-threaded; callers split [o0, o1) (in multiples of kQNR = 32 for balance).
 void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, float* y, int64_t ldy, bool accumulate);
 
+// The same kernels on a panel the caller made (qpanel.h's layout and float steps: codes c, S, C,
+// M when f.has_min): y[t, o] (+)= sum over values [k0, k0 + kc) of a (k0, kc multiples of 32,
+// kc <= kQKC) of the panel's outputs o < ncols. Single-threaded.
+struct QPanel;
+struct QFormat;
+void qgemm_panel(const QFormat& f, const QPanel& p, int64_t ncols, const QuantActs& a, int64_t k0, int64_t kc, float* y,
+                 int64_t ldy, bool accumulate);
+
 }  // namespace dg

@@ -62,10 +62,12 @@ struct ContextImpl {
   std::vector<float> cos_full, sin_full;   // [T, n_rot_full/2]
   int64_t sc_rows = 0;         // min(n_batch, canvas_length)
   // Softmax of the self-conditioning logits, allocated on first use (never for a context that
-  // only encodes): fp32 [sc_rows, V] for the float soft embedding; for the bf16 one, bfloat16
-  // [sc_rows, V] plus one fp32 row per thread.
+  // only encodes): fp32 [sc_rows, V] for the float soft embedding; for the int8 one, 8-bit codes
+  // [sc_rows, V] (qa_sc) plus one fp32 row per thread; for the bf16 one, bfloat16 [sc_rows, V]
+  // plus one fp32 row per thread.
   std::vector<float> sc_prob;
   std::vector<uint16_t> sc_prob16;
+  QuantActsBuffer qa_sc;
   std::vector<float> row_scratch;   // [threads, widest row]
   std::vector<float> attn_scores;   // [threads, kAttentionRowBlock * most keys]
   std::vector<double> attn_acc;     // [threads, widest head]

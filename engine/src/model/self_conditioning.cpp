@@ -7,6 +7,7 @@
 #include "cpu/activation.h"
 #include "cpu/gemm_bf16.h"
 #include "cpu/qgemm.h"
+#include "cpu/soft_embed_q8.h"
 #include "cpu/norm.h"
 #include "model/context_impl.h"
 #include "cpu/widen.h"
@@ -71,24 +72,35 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
     // Fast path with AVX512-BF16 on a quantized embedding (whose products already see 8-bit
     // activations elsewhere): the probabilities in bfloat16 and bf16 dot products. Float
     // embeddings keep the fp32 GEMM, so the fast path on float weights stays within fp32 rounding.
-    const bool bf16 = fast_path() && bf16_gemm_available() && qgemm_supported(m.w.token_embd.type) && V % 2 == 0 &&
-                      H % 32 == 0;
-    const size_t prob_rows = bf16 ? static_cast<size_t>(pool.n_threads()) : static_cast<size_t>(sc_rows);
+    // The int8 kernels when the embedding is quantized (soft_embed_q8.h: the probabilities and E's
+    // columns in 8 bits, per 32 vocabulary rows), else on AVX512-BF16 bf16 dot products.
+    const bool q8 = fast_path() && soft_embed_q8_applies(m.w.token_embd);
+    const bool bf16 = !q8 && fast_path() && bf16_gemm_available() && qgemm_supported(m.w.token_embd.type) &&
+                      V % 2 == 0 && H % 32 == 0;
+    const size_t prob_rows = bf16 || q8 ? static_cast<size_t>(pool.n_threads()) : static_cast<size_t>(sc_rows);
     if (sc_prob.size() < prob_rows * static_cast<size_t>(V)) sc_prob.resize(prob_rows * static_cast<size_t>(V));
     if (bf16 && sc_prob16.empty()) sc_prob16.resize(static_cast<size_t>(sc_rows) * static_cast<size_t>(V));
+    if (q8 && qa_sc.max_rows() < sc_rows) qa_sc.reserve(sc_rows, V);
     for (int64_t t0 = 0; t0 < T; t0 += sc_rows) {
       const int64_t n = T - t0 < sc_rows ? T - t0 : sc_rows;
       clk.at(Phase::kSelfCondProbs);
+      if (q8) qa_sc.begin(n, V);
       pool.parallel_for(n, [&](int64_t b, int64_t e, int tid) {
         for (int64_t t = b; t < e; ++t) {
-          float* p = sc_prob.data() + (bf16 ? tid : t) * V;
+          float* p = sc_prob.data() + (bf16 || q8 ? tid : t) * V;
           const float* l = sc_logits + (t0 + t) * V;
           softmax_row_to(l, p, V);
           if (bf16) to_bf16(p, sc_prob16.data() + t * V, V);
+          if (q8) qa_sc.quantize_row(p, t);
         }
       });
       clk.at(Phase::kSelfCondSoft);
-      if (bf16) {
+      if (q8) {
+        const QuantActs qp = qa_sc.current();
+        pool.parallel_for(H / 32, [&](int64_t b, int64_t e, int) {
+          soft_embed_q8(m.w.token_embd, b * 32, e * 32, qp, hn.data() + t0 * H, H);
+        });
+      } else if (bf16) {
         const int64_t n_panels = H / 32;
         pool.parallel_for(n_panels, [&](int64_t b, int64_t e, int) {
           gemm_w_bf16(m.w.token_embd, b * 32, e * 32, sc_prob16.data(), V, n, hn.data() + t0 * H, H);
