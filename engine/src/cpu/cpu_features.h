@@ -21,8 +21,8 @@ namespace dg {
 //   kAVX2      AVX2 + FMA + F16C (int8 dot products emulated with vpmaddubsw/vpmaddwd)
 //   kAVX2VNNI  kAVX2 + AVX-VNNI (vpdpbusd on ymm)
 //   kAVX512    AVX-512 F/BW/VL + AVX512-VNNI (a CPU with AVX-512 but no VNNI counts as kAVX2)
-//   kAVX512BF16  kAVX512 + AVX512-BF16 (the fast path's soft embedding in bf16 dot products; every
-//              other kernel is the kAVX512 one)
+//   kAVX512BF16  kAVX512 + AVX512-BF16 (the fast path's soft embedding in bf16 dot products where
+//              the vocabulary is not a multiple of 32; every other kernel is the kAVX512 one)
 enum class Isa { kScalar = 0, kAVX2 = 1, kAVX2VNNI = 2, kAVX512 = 3, kAVX512BF16 = 4 };
 
 Isa detected_isa();        // the best path this CPU supports

@@ -1,5 +1,6 @@
 // The fast path's soft embedding in bfloat16 dot products (AVX512-BF16 vdpbf16ps, at twice the
-// fp32 FMA rate):
+// fp32 FMA rate), for a quantized embedding whose vocabulary is not a multiple of 32 (otherwise
+// soft_embed_q8.h's int8 kernels run it):
 //   y[t, j] = sum_r p[t, r] * W[r, j]                       (softmax(sc_logits) @ E)
 // p comes in bfloat16; each W value is widened to fp32 exactly (as dequantize gives it) and
 // rounded to bfloat16 (nearest even). One fp32 accumulation chain per output over r in

@@ -10,6 +10,7 @@
 #include "cpu/qgemm.h"
 #include "cpu/qpanel.h"
 #include "cpu/widen.h"
+#include "quant/dequantize.h"
 
 #include "cpu/x86_simd.h"
 
@@ -113,9 +114,16 @@ void soft_embed_q8(const WeightView& w, int64_t j0, int64_t j1, const QuantActs&
   for (int64_t g0 = j0, g1; g0 < j1; g0 = g1) {
     g1 = std::min(j1, (g0 / kSpan + 1) * kSpan);
     const int64_t ncol = g1 - g0, n_pan = ncol / NR;
+    // A span reads a short piece of every W row (rows are far apart): the next block's pieces
+    // are fetched while this one is widened, or each piece waits on memory.
+    const uint64_t first = dequant_row_bytes(w.type, g0 / kSpan * kSpan);
+    const uint64_t last = dequant_row_bytes(w.type, std::min<int64_t>(w.n_in, (g1 + kSpan - 1) / kSpan * kSpan));
     for (int64_t k0 = 0; k0 < w.n_out; k0 += KC) {
       const int64_t kc = std::min(KC, w.n_out - k0);
       for (int64_t b = 0; b < kc / kBlock; ++b) {
+        const int64_t next = k0 + (b + 1) * kBlock;  // the first row of the next block (any chunk)
+        for (int64_t r = next; r < std::min(next + kBlock, w.n_out); ++r)
+          for (uint64_t o = first; o < last; o += 64) __builtin_prefetch(w.row(r) + o, 0, 3);
         for (int i = 0; i < kBlock; ++i) widen_row(w, k0 + b * kBlock + i, g0, ncol, s.rows[i]);
         requantize_block(s, b, ncol);
       }

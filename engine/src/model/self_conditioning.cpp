@@ -69,11 +69,11 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
     soft_embed_top_k(sc_logits, T);
   } else if (sc_logits) {
     // Row groups of sc_rows bound the [rows, V] probability buffer (canvas-sized, not batch-sized).
-    // Fast path with AVX512-BF16 on a quantized embedding (whose products already see 8-bit
-    // activations elsewhere): the probabilities in bfloat16 and bf16 dot products. Float
-    // embeddings keep the fp32 GEMM, so the fast path on float weights stays within fp32 rounding.
-    // The int8 kernels when the embedding is quantized (soft_embed_q8.h: the probabilities and E's
-    // columns in 8 bits, per 32 vocabulary rows), else on AVX512-BF16 bf16 dot products.
+    // Fast path on a quantized embedding (whose products already see 8-bit activations
+    // elsewhere): the int8 kernels (soft_embed_q8.h: the probabilities and E's columns in 8 bits
+    // per 32 vocabulary rows, the same bytes on every ISA path); where the vocabulary is not a
+    // multiple of 32, on AVX512-BF16, bf16 dot products. Float embeddings keep the fp32 GEMM, so
+    // the fast path on float weights stays within fp32 rounding.
     const bool q8 = fast_path() && soft_embed_q8_applies(m.w.token_embd);
     const bool bf16 = !q8 && fast_path() && bf16_gemm_available() && qgemm_supported(m.w.token_embd.type) &&
                       V % 2 == 0 && H % 32 == 0;
