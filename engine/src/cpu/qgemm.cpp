@@ -201,6 +201,27 @@ struct PanelStore {
   alignas(64) int32_t C[(kQKC / 16) * NR];
 };
 
+// The first row tile of values [k0, k0 + kc) of a against panel p, into y[.][0, ncols).
+Tile panel_tile(const QuantActs& a, int64_t k0, int64_t kc, const QPanel& p, float* y, int64_t ldy, int64_t ncols,
+                bool acc) {
+  Tile t{};
+  t.a = a.q + k0;
+  t.lda = a.ldq;
+  t.d = a.d + k0 / 32;
+  t.ds = a.ds + k0 / 32;
+  t.ldb = a.ldb;
+  t.w = p.c;
+  t.S = p.S;
+  t.M = p.M;
+  t.C = p.C;
+  t.nblk = kc / 32;
+  t.c = y;
+  t.ldc = ldy;
+  t.ncols = static_cast<int>(ncols);
+  t.acc = acc;
+  return t;
+}
+
 // pf / pf_lines: the next chunk of a packed matrix (TilePrefetch).
 void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows, const uint8_t* pf, int64_t pf_lines) {
 #ifdef DG_X86
@@ -276,22 +297,7 @@ void qgemm(const WeightView& w, int64_t o0, int64_t o1, const QuantActs& a, floa
       }
       if (w.packed) unpack_qpanel(w, c0, k0, kc, panel);
       else decode_qpanel(w, c0, n, k0, kc, panel);
-      Tile t{};
-      t.a = a.q + k0;
-      t.lda = a.ldq;
-      t.d = a.d + k0 / 32;
-      t.ds = a.ds + k0 / 32;
-      t.ldb = a.ldb;
-      t.w = panel.c;
-      t.S = panel.S;
-      t.M = panel.M;
-      t.C = panel.C;
-      t.nblk = kc / 32;
-      t.c = y + c0;
-      t.ldc = ldy;
-      t.ncols = static_cast<int>(n);
-      t.acc = accumulate || k0 > 0;
-      run_rows(isa, f, t, a.n_rows, pf, pf_lines);
+      run_rows(isa, f, panel_tile(a, k0, kc, panel, y + c0, ldy, n, accumulate || k0 > 0), a.n_rows, pf, pf_lines);
     }
     if (w.out_scale != 1.0f) {
       for (int64_t r = 0; r < a.n_rows; ++r)
@@ -305,22 +311,7 @@ void qgemm_panel(const QFormat& f, const QPanel& p, int64_t ncols, const QuantAc
   if (k0 % 32 != 0 || kc % 32 != 0 || kc > kQKC || k0 + kc > a.K || ncols > NR || ncols <= 0)
     throw std::logic_error("qgemm_panel: chunk outside the activations or the panel");
   if (a.n_rows <= 0) return;
-  Tile t{};
-  t.a = a.q + k0;
-  t.lda = a.ldq;
-  t.d = a.d + k0 / 32;
-  t.ds = a.ds + k0 / 32;
-  t.ldb = a.ldb;
-  t.w = p.c;
-  t.S = p.S;
-  t.M = p.M;
-  t.C = p.C;
-  t.nblk = kc / 32;
-  t.c = y;
-  t.ldc = ldy;
-  t.ncols = static_cast<int>(ncols);
-  t.acc = accumulate;
-  run_rows(active_isa(), f, t, a.n_rows, nullptr, 0);
+  run_rows(active_isa(), f, panel_tile(a, k0, kc, p, y, ldy, ncols, accumulate), a.n_rows, nullptr, 0);
 }
 
 }  // namespace dg
