@@ -78,7 +78,7 @@ void probe_soft_embed(GGMLType type, const uint8_t* w, int64_t n_out, int64_t n_
   ThreadPool pool(n_threads);
   if (fast_path() && soft_embed_q8_applies(v)) {  // as ContextImpl::self_conditioning
     QuantActsBuffer qa;
-    qa.reserve(n_rows, n_out);
+    qa.reserve(n_rows, n_out, /*signed_codes=*/false);
     const QuantActs q = qa.quantize(pool, p, n_out, n_rows, n_out);
     pool.parallel_for(n_in / 32, [&](int64_t b, int64_t e, int) { soft_embed_q8(v, b * 32, e * 32, q, y, n_in); });
     return;

@@ -32,7 +32,7 @@ void quantize_row_scalar(const float* x, int64_t K, const ActRow& r) {
       // the SIMD conversions do.
       const int32_t v = static_cast<int32_t>(std::nearbyint(xb[i] * id));
       r.q[b * kActBlock + i] = static_cast<uint8_t>(v + 128);
-      r.qs[b * kActBlock + i] = static_cast<int8_t>(v);
+      if (r.qs) r.qs[b * kActBlock + i] = static_cast<int8_t>(v);
       sums[i / 16] += v;
     }
     r.d[b] = db;
@@ -62,8 +62,10 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void quantize_row_avx512(co
     const __m128i s0 = _mm512_cvtsepi32_epi8(q0), s1 = _mm512_cvtsepi32_epi8(q1);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(r.q + b * kActBlock), _mm_xor_si128(s0, flip));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(r.q + b * kActBlock + 16), _mm_xor_si128(s1, flip));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.qs + b * kActBlock), s0);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.qs + b * kActBlock + 16), s1);
+    if (r.qs) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(r.qs + b * kActBlock), s0);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(r.qs + b * kActBlock + 16), s1);
+    }
     const int32_t a = _mm512_reduce_add_epi32(q0), c = _mm512_reduce_add_epi32(q1);
     r.d[b] = db;
     r.ds[b] = db * static_cast<float>(a + c);
@@ -106,7 +108,7 @@ __attribute__((target("avx2,fma"))) void quantize_row_avx2(const float* x, int64
     const __m256i p01 = _mm256_packs_epi32(qi[0], qi[1]), p23 = _mm256_packs_epi32(qi[2], qi[3]);
     const __m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.q + b * kActBlock), _mm256_xor_si256(p, _mm256_set1_epi8(static_cast<char>(0x80))));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.qs + b * kActBlock), p);
+    if (r.qs) _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.qs + b * kActBlock), p);
     r.d[b] = db;
     r.ds[b] = db * static_cast<float>(sums[0] + sums[1]);
     r.qsum[b] = sums[0] + sums[1];
@@ -125,8 +127,9 @@ void quantize_act_row(const float* x, int64_t K, const ActRow& r) {
   quantize_row_scalar(x, K, r);
 }
 
-void QuantActsBuffer::reserve(int64_t max_rows, int64_t max_k) {
+void QuantActsBuffer::reserve(int64_t max_rows, int64_t max_k, bool signed_codes) {
   max_rows_ = max_rows;
+  signed_ = signed_codes;
   max_k_ = (max_k + kActBlock - 1) / kActBlock * kActBlock;
   ldq_ = (max_k_ + 63) / 64 * 64;
   // Rows a multiple of 4 KiB apart (the soft embedding's 262144 codes) would all land in the same
@@ -136,7 +139,7 @@ void QuantActsBuffer::reserve(int64_t max_rows, int64_t max_k) {
   q_.assign(static_cast<size_t>(max_rows_ * ldq_ + 64), 0);
   d_.assign(static_cast<size_t>(max_rows_ * ldb_), 0.0f);
   ds_.assign(static_cast<size_t>(max_rows_ * ldb_), 0.0f);
-  qs_.assign(static_cast<size_t>(max_rows_ * ldq_ + 64), 0);
+  qs_.assign(signed_ ? static_cast<size_t>(max_rows_ * ldq_ + 64) : 0, 0);
   qsum_.assign(static_cast<size_t>(max_rows_ * ldb_), 0);
 }
 
@@ -152,7 +155,7 @@ QuantActs QuantActsBuffer::view(int64_t n_rows, int64_t K) const {
   a.d = d_.data();
   a.ds = ds_.data();
   const uintptr_t sbase = reinterpret_cast<uintptr_t>(qs_.data());
-  a.qs = reinterpret_cast<const int8_t*>((sbase + 63) & ~static_cast<uintptr_t>(63));
+  a.qs = signed_ ? reinterpret_cast<const int8_t*>((sbase + 63) & ~static_cast<uintptr_t>(63)) : nullptr;
   a.qsum = qsum_.data();
   a.n_rows = n_rows;
   a.K = K;
@@ -173,16 +176,18 @@ void QuantActsBuffer::begin(int64_t n_rows, int64_t K) {
 QuantActs QuantActsBuffer::quantize_rows(const float* x, int64_t ldx, int64_t r0, int64_t r1) {
   QuantActs a = view(cur_rows_, cur_k_);
   if (r0 < 0 || r1 > cur_rows_) throw std::logic_error("QuantActsBuffer::quantize_rows: rows out of range");
-  for (int64_t r = r0; r < r1; ++r) {
-    quantize_act_row(x + r * ldx, cur_k_,
-                     ActRow{const_cast<uint8_t*>(a.q) + r * ldq_, const_cast<int8_t*>(a.qs) + r * ldq_,
-                            d_.data() + r * ldb_, ds_.data() + r * ldb_, qsum_.data() + r * ldb_});
-  }
+  for (int64_t r = r0; r < r1; ++r) quantize_act_row(x + r * ldx, cur_k_, act_row(a, r));
   return a;
+}
+
+ActRow QuantActsBuffer::act_row(const QuantActs& a, int64_t r) {
+  return ActRow{const_cast<uint8_t*>(a.q) + r * ldq_, a.qs ? const_cast<int8_t*>(a.qs) + r * ldq_ : nullptr,
+                d_.data() + r * ldb_, ds_.data() + r * ldb_, qsum_.data() + r * ldb_};
 }
 
 QuantActs QuantActsBuffer::gather(ThreadPool& pool, const QuantActs& src, const int32_t* rows, int64_t n_rows) {
   if (!src.valid()) throw std::logic_error("QuantActsBuffer::gather: the source was overwritten");
+  if (signed_ && !src.qs) throw std::logic_error("QuantActsBuffer::gather: the source has no signed codes");
   begin(n_rows, src.K);
   QuantActs a = view(n_rows, src.K);
   const size_t nq = static_cast<size_t>(src.K), nb = static_cast<size_t>(src.K / kActBlock);
@@ -192,7 +197,7 @@ QuantActs QuantActsBuffer::gather(ThreadPool& pool, const QuantActs& src, const 
       std::memcpy(const_cast<uint8_t*>(a.q) + r * ldq_, src.q + s * src.ldq, nq);
       std::memcpy(d_.data() + r * ldb_, src.d + s * src.ldb, nb * sizeof(float));
       std::memcpy(ds_.data() + r * ldb_, src.ds + s * src.ldb, nb * sizeof(float));
-      std::memcpy(const_cast<int8_t*>(a.qs) + r * ldq_, src.qs + s * src.ldq, nq);
+      if (a.qs) std::memcpy(const_cast<int8_t*>(a.qs) + r * ldq_, src.qs + s * src.ldq, nq);
       std::memcpy(qsum_.data() + r * ldb_, src.qsum + s * src.ldb, nb * sizeof(int32_t));
     }
   });
@@ -201,10 +206,7 @@ QuantActs QuantActsBuffer::gather(ThreadPool& pool, const QuantActs& src, const 
 
 void QuantActsBuffer::quantize_row(const float* x, int64_t r) {
   if (r < 0 || r >= cur_rows_) throw std::logic_error("QuantActsBuffer::quantize_row: row out of range");
-  const QuantActs a = view(cur_rows_, cur_k_);
-  quantize_act_row(x, cur_k_,
-                   ActRow{const_cast<uint8_t*>(a.q) + r * ldq_, const_cast<int8_t*>(a.qs) + r * ldq_, d_.data() + r * ldb_,
-                          ds_.data() + r * ldb_, qsum_.data() + r * ldb_});
+  quantize_act_row(x, cur_k_, act_row(view(cur_rows_, cur_k_), r));
 }
 
 QuantActs QuantActsBuffer::quantize(ThreadPool& pool, const float* x, int64_t ldx, int64_t n_rows, int64_t K) {

@@ -3,9 +3,9 @@
 //   d = amax / 127,  q = round_half_even(x * (1 / d))   (d = 0 and q = 0 for an all-zero block),
 // stored as the unsigned bytes q + 128 (the unsigned operand of the dot-product instructions; the
 // kernels take the 128 back out through the weights' sums), plus d times each block's sum of q
-// (for the weights' mins). The same codes are also kept signed (q) with each block's integer sum
-// of q: the kernels that read packed weights in place (qgemm_direct.h) take the weights as the
-// unsigned operand instead.
+// (for the weights' mins). The same codes are also kept signed (q; unless the buffer is reserved
+// without them) with each block's integer sum of q: the kernels that read packed weights in place
+// (qgemm_direct.h) take the weights as the unsigned operand instead.
 // Every ISA path rounds the same way, so the codes are identical on all of them.
 #pragma once
 
@@ -22,7 +22,7 @@ struct QuantActs {
   const uint8_t* q = nullptr;   // [n_rows, ldq] codes q + 128 (ldq >= K, a multiple of 64)
   const float* d = nullptr;     // [n_rows, ldb] block scales, ldb >= K / 32
   const float* ds = nullptr;    // [n_rows, ldb] d * (sum of the block's 32 codes)
-  const int8_t* qs = nullptr;   // [n_rows, ldq] the codes q, signed
+  const int8_t* qs = nullptr;   // [n_rows, ldq] the codes q, signed (null: a buffer without them)
   const int32_t* qsum = nullptr;  // [n_rows, ldb] sum of the block's 32 codes q
   int64_t n_rows = 0, K = 0, ldq = 0, ldb = 0;
   const uint64_t* live = nullptr;  // the buffer's current generation
@@ -44,10 +44,14 @@ struct QuantActs {
   }
 };
 
+struct ActRow;
+
 // Owns the storage for up to max_rows rows of up to max_k values (sized once per context).
 class QuantActsBuffer {
  public:
-  void reserve(int64_t max_rows, int64_t max_k);
+  // signed_codes = false: no signed copy (views have qs = null), for inputs only the staged
+  // kernels read (the soft embedding's probabilities: 67 MB fewer to write and hold).
+  void reserve(int64_t max_rows, int64_t max_k, bool signed_codes = true);
   int64_t max_rows() const { return max_rows_; }
   int64_t max_k() const { return max_k_; }
 
@@ -70,8 +74,10 @@ class QuantActsBuffer {
 
  private:
   QuantActs view(int64_t n_rows, int64_t K) const;
+  ActRow act_row(const QuantActs& a, int64_t r);  // row r's storage
   int64_t max_rows_ = 0, max_k_ = 0, ldq_ = 0, ldb_ = 0;
   int64_t cur_rows_ = 0, cur_k_ = 0;
+  bool signed_ = true;
   uint64_t gen_ = 0;
   std::vector<uint8_t> q_;
   std::vector<float> d_, ds_;
@@ -82,7 +88,7 @@ class QuantActsBuffer {
 // One row's quantized form: codes q + 128 and q, K of each; per block of 32: d, ds and the sum of q.
 struct ActRow {
   uint8_t* q;       // [K] q + 128
-  int8_t* qs;       // [K] q
+  int8_t* qs;       // [K] q, or null (not kept)
   float* d;         // [K / 32]
   float* ds;        // [K / 32]
   int32_t* qsum;    // [K / 32]

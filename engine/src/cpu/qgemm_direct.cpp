@@ -142,8 +142,8 @@ bool qgemm_direct_applies(const WeightView& w) {
 void qgemm_direct_chunk(const WeightView& w, int64_t c0, int64_t k0, int64_t kc, const QuantActs& a, const QPanel& p,
                         float* y, int64_t ldy, bool acc, const uint8_t* pf, int64_t pf_lines) {
   Fmt f;
-  if (!qgemm_direct_applies(w) || !direct_format(w.type, &f) || kc > kMaxBlocks * 32 || kc % 32 != 0)
-    throw std::logic_error("qgemm_direct_chunk: not a packed chunk these kernels read");
+  if (!qgemm_direct_applies(w) || !direct_format(w.type, &f) || kc > kMaxBlocks * 32 || kc % 32 != 0 || !a.qs)
+    throw std::logic_error("qgemm_direct_chunk: not a packed chunk these kernels read, or activations without signed codes");
 #ifdef DG_X86
   const QPackLayout L = qpack_layout(w.type);
   const uint64_t chunk_bytes = static_cast<uint64_t>(kQNR) * L.block_bytes;

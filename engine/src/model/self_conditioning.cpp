@@ -80,7 +80,7 @@ void ContextImpl::self_conditioning(const int32_t* canvas, int64_t T, const floa
     const size_t prob_rows = bf16 || q8 ? static_cast<size_t>(pool.n_threads()) : static_cast<size_t>(sc_rows);
     if (sc_prob.size() < prob_rows * static_cast<size_t>(V)) sc_prob.resize(prob_rows * static_cast<size_t>(V));
     if (bf16 && sc_prob16.empty()) sc_prob16.resize(static_cast<size_t>(sc_rows) * static_cast<size_t>(V));
-    if (q8 && qa_sc.max_rows() < sc_rows) qa_sc.reserve(sc_rows, V);
+    if (q8 && qa_sc.max_rows() < sc_rows) qa_sc.reserve(sc_rows, V, /*signed_codes=*/false);
     for (int64_t t0 = 0; t0 < T; t0 += sc_rows) {
       const int64_t n = T - t0 < sc_rows ? T - t0 : sc_rows;
       clk.at(Phase::kSelfCondProbs);
