@@ -79,6 +79,11 @@ void register_model(py::module_& m) {
       "Cap the instruction set of the kernels: 'scalar', 'avx2', 'avx2vnni', 'avx512' or 'native' "
       "(never above what the CPU has).");
   m.def("get_isa", [] { return std::string(dg::kernel_isa_string()); });
+  m.def(
+      "set_q5_0_direct", [](int v) { dg::set_q5_0_direct_mode(v); }, py::arg("mode"),
+      "Packed Q5_0 weights read in place by the AVX-512 kernels (1) or widened per panel for the "
+      "staged kernels (0); -1: this CPU's default. Results are identical either way.");
+  m.def("get_q5_0_direct", [] { return dg::q5_0_direct_mode(); });
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model", "A DiffusionGemma GGUF, mapped; weights are not copied.")
       .def_static(

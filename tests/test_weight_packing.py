@@ -117,12 +117,29 @@ def test_packing_applies_only_to_its_types_and_whole_panels():
         _core.probe_pack(14, bytes(64 * 210), 64, 256)
 
 
-@pytest.mark.parametrize("type_id", sorted(PACKED), ids=lambda t: PACKED[t])
+@pytest.fixture
+def q5_0_direct():
+    """q5_0_direct(mode): packed Q5_0 read in place (1) or staged (0) for one test; the CPU's
+    default is restored afterwards."""
+    yield _core.set_q5_0_direct
+    _core.set_q5_0_direct(-1)
+
+
+# Q5_0 both ways (cpu_features.h's q5_0_direct, a speed choice per CPU: read in place or staged);
+# the switch does not touch the other formats (-1: the CPU's default)
+TYPE_MODES = [(t, m) for t in sorted(PACKED) for m in ((0, 1) if PACKED[t] == "Q5_0" else (-1,))]
+
+
+@pytest.mark.parametrize("type_id,q5_mode", TYPE_MODES,
+                         ids=[PACKED[t] + {-1: "", 0: "-staged", 1: "-in-place"}[m] for t, m in TYPE_MODES])
 @pytest.mark.parametrize("rows", [1, 7, 16])
 # 2816 (the model's width): several 1024-value chunks and a short last one, read in place by the
 # AVX-512 kernels for packed weights (qgemm_direct.h)
 @pytest.mark.parametrize("width", ["2n_in", "2816"])
-def test_packed_product_is_byte_identical(type_id, rows, width, kernels):
+def test_packed_product_is_byte_identical(type_id, q5_mode, rows, width, kernels, q5_0_direct):
+    q5_0_direct(q5_mode)
+    if q5_mode >= 0:
+        assert _core.get_q5_0_direct() == q5_mode
     n_out, n_in = 96, n_in_of(type_id) * 2 if width == "2n_in" else 2816
     blocks, _, _ = weights(type_id, n_out, n_in, seed=rows)
     x = np.random.default_rng(rows).standard_normal((rows, n_in)).astype(np.float32)
@@ -131,6 +148,22 @@ def test_packed_product_is_byte_identical(type_id, rows, width, kernels):
     packed = run_all_isas(lambda: _core.probe_linear(type_id, blocks, n_out, n_in, 1.0, x, packed=True))
     for isa in plain:
         assert packed[isa].tobytes() == plain[isa].tobytes(), f"{PACKED[type_id]} on {isa}"
+
+
+def test_q5_0_direct_switch_defaults_by_cpu():
+    """-1 restores the CPU's default: in place on AMD, staged elsewhere (or DIFFGEMMA_Q5_0_DIRECT)."""
+    import platform
+
+    _core.set_q5_0_direct(1)
+    assert _core.get_q5_0_direct() == 1
+    _core.set_q5_0_direct(-1)
+    env = os.environ.get("DIFFGEMMA_Q5_0_DIRECT")
+    if env in ("0", "1"):
+        assert _core.get_q5_0_direct() == int(env)
+    elif platform.machine() in ("x86_64", "AMD64"):
+        with open("/proc/cpuinfo") as f:
+            amd = "AuthenticAMD" in f.read()
+        assert _core.get_q5_0_direct() == (1 if amd else 0)
 
 
 @pytest.fixture(scope="module")
@@ -163,10 +196,11 @@ def packable_bytes(path):
     return total
 
 
-@pytest.mark.parametrize("mix", ["Q8_0", "Q4_K_M", "Q5_0"])
-def test_packed_model_logits_are_byte_identical(mix, models, kernels):
+@pytest.mark.parametrize("mix,q5_mode", [("Q8_0", -1), ("Q4_K_M", 0), ("Q4_K_M", 1), ("Q5_0", 0), ("Q5_0", 1)])
+def test_packed_model_logits_are_byte_identical(mix, q5_mode, models, kernels, q5_0_direct):
     if "avx512" not in available_isas():
         pytest.skip("packing runs on AVX-512 CPUs only")
+    q5_0_direct(q5_mode)
     path = models[mix]
     kernels("fast")
     packed, plain = load(path, True), load(path, False, n_threads=1)

@@ -432,6 +432,7 @@ int run(const Options& o) {
     std::printf("{\"model\":\"%s\",\"layers\":%lld,\"weight_type\":\"%s\",\"threads\":%d,\"kernels\":\"%s\",\"isa\":\"%s\",",
                 o.model.c_str(), static_cast<long long>(hp.n_layer), model->weight_type_name().c_str(), n_threads,
                 dg::kernel_mode_string(), dg::kernel_isa_string());
+    std::printf("\"q5_0_direct\":%d,", dg::q5_0_direct_mode());
     std::printf("\"canvas\":%lld,\"prefix\":%lld,\"runs\":%d,\"warmup\":%d,", static_cast<long long>(C),
                 static_cast<long long>(o.prefix), o.runs, o.warmup);
     std::printf("\"peaks_gflops\":{\"isa\":\"%s\",\"fp32_fma\":%.1f,\"fp64_fma\":%.1f,\"int8_dot\":%.1f,\"bf16_dot\":%.1f},",
@@ -460,8 +461,9 @@ int run(const Options& o) {
               static_cast<long long>(C));
   std::printf("load       %.1f s, %.2f GB of weights packed for the int8 kernels\n", load_ms / 1e3,
               static_cast<double>(model->packed_bytes()) / 1e9);
-  std::printf("threads    %d, kernels %s (%s), median of %d runs after %d warm-up%s\n", n_threads,
-              dg::kernel_mode_string(), dg::kernel_isa_string(), o.runs, o.warmup,
+  std::printf("threads    %d, kernels %s (%s; packed Q5_0 %s), median of %d runs after %d warm-up%s\n", n_threads,
+              dg::kernel_mode_string(), dg::kernel_isa_string(), dg::q5_0_direct_mode() ? "in place" : "staged", o.runs,
+              o.warmup,
               o.sc_top_k > 0 ? (", self-conditioning top-" + std::to_string(o.sc_top_k)).c_str() : "");
   if (!o.no_peaks)
     std::printf("peaks      %s (best of 6 trials, before and after the runs): fp32 FMA %.1f GFLOP/s, fp64 FMA %.1f GFLOP/s, int8 dot %.1f GOP/s, bf16 dot %.1f GFLOP/s\n",

@@ -39,5 +39,10 @@ const char* kernel_mode_string();
 const char* kernel_isa_string();
 void set_kernel_mode_string(const char* mode);
 void set_kernel_isa_string(const char* isa);
+// Packed Q5_0 weights read in place by the AVX-512 kernels (1) or widened per panel for the staged
+// ones (0): the same results, a speed choice per CPU (DIFFGEMMA_Q5_0_DIRECT); -1 restores the
+// CPU's default.
+int q5_0_direct_mode();
+void set_q5_0_direct_mode(int v);
 
 }  // namespace dg

@@ -45,8 +45,34 @@ KernelMode mode_from_env() {
 
 std::atomic<int> g_isa{-1};
 std::atomic<int> g_mode{-1};
+std::atomic<int> g_q5_direct{-1};
+
+int q5_0_direct_default() {
+  const char* s = std::getenv("DIFFGEMMA_Q5_0_DIRECT");
+  if (s && !std::strcmp(s, "0")) return 0;
+  if (s && !std::strcmp(s, "1")) return 1;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_is("amd") ? 1 : 0;
+#else
+  return 0;
+#endif
+}
 
 }  // namespace
+
+bool q5_0_direct() {
+  int v = g_q5_direct.load(std::memory_order_relaxed);
+  if (v < 0) {
+    v = q5_0_direct_default();
+    g_q5_direct.store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+
+void set_q5_0_direct(int v) { g_q5_direct.store(v == 0 || v == 1 ? v : -1, std::memory_order_relaxed); }
+int q5_0_direct_mode() { return q5_0_direct() ? 1 : 0; }
+void set_q5_0_direct_mode(int v) { set_q5_0_direct(v); }
 
 Isa detected_isa() {
   static const Isa best = detect();

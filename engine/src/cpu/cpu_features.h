@@ -40,6 +40,16 @@ inline bool fast_kernels() { return kernel_mode() != KernelMode::kReference; }
 // The fast path proper: 8-bit activations, fp32 accumulation, vectorised transcendentals.
 inline bool fast_path() { return kernel_mode() == KernelMode::kFast; }
 
+// Whether packed Q5_0 weights are read in place by the AVX-512 kernels of qgemm_direct.h (true)
+// or widened once per 32-row panel for the staged kernels of qgemm.h (false); results are
+// bit-identical either way. In place, every row tile decodes the five-bit codes again (two mask
+// moves and two masked adds per 64 codes, on the two vector ports Intel cores run 512-bit work
+// on); staged, one decode serves all rows. Default: in place on AMD CPUs (four vector pipes),
+// staged on others (measured on a Xeon: the experts' layer 3 % faster, 256-row Q5_0 products 30 %;
+// BENCHMARKS.md). DIFFGEMMA_Q5_0_DIRECT=0|1 overrides; set_q5_0_direct(-1) restores the default.
+bool q5_0_direct();
+void set_q5_0_direct(int v);  // 0, 1, or -1 (the default for this CPU)
+
 // Parses "reference" / "exact" / "fast"; false for anything else.
 bool parse_kernel_mode(const char* s, KernelMode* out);
 

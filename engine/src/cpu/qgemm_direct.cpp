@@ -132,7 +132,8 @@ bool direct_format(GGMLType t, Fmt* f) {
 bool qgemm_direct_applies(const WeightView& w) {
   Fmt f;
 #ifdef DG_X86
-  return w.packed && direct_format(w.type, &f) && active_isa() >= Isa::kAVX512;
+  return w.packed && direct_format(w.type, &f) && active_isa() >= Isa::kAVX512 &&
+         (f != kQ5_0 || q5_0_direct());
 #else
   (void)w, (void)f;
   return false;

@@ -18,7 +18,8 @@
 
 namespace dg {
 
-// Whether qgemm_direct_chunk reads w: packed, a format above, the active ISA AVX512-VNNI.
+// Whether qgemm_direct_chunk reads w: packed, a format above, the active ISA AVX512-VNNI (and for
+// Q5_0, q5_0_direct(): cpu_features.h).
 bool qgemm_direct_applies(const WeightView& w);
 
 // y[t, c0 + o] (+)= the products of values [k0, k0 + kc) of panel c0 (o < 32) for every row of a,
