@@ -50,8 +50,12 @@ inline uint64_t load_u64(const void* p) {
   return v;
 }
 
+// H16 (the 4-bit formats): the high nibbles stay where they are, codes 16 u, so the second
+// half's integers are 16 i and its scales S / 16 (hi16_scales): exact, one operation fewer per
+// 4-value step (on this kernel's ports, the ones vpdpbusd uses).
 template <int MR, Fmt F>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_direct(const DTile& t) {
+  constexpr bool H16 = F != kQ5_0;
   constexpr int Z = F == kQ4_0 ? 8 : F == kQ5_0 ? 16 : 0;
   constexpr int kShiftZ = F == kQ4_0 ? 3 : 4;  // Z = 1 << kShiftZ (Z > 0)
   __m512 f0[MR], f1[MR];
@@ -67,13 +71,14 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_direct(
     for (int r = 0; r < MR; ++r) {
       // - Z * (sum of the block's codes): what the weights' offset adds to the products
       const __m512i z = Z ? _mm512_set1_epi32(-(t.qsum[r * t.ldb + b] * (1 << kShiftZ))) : _mm512_setzero_si512();
-      i0[r] = z, i1[r] = z;
+      i0[r] = z, i1[r] = H16 && Z ? _mm512_slli_epi32(z, 4) : z;
     }
     const uint8_t* wc = t.wc[b];
     DG_UNROLL
     for (int j = 0; j < 8; ++j) {
       const __m512i v = _mm512_loadu_si512(wc + j * 64);
-      __m512i w0 = _mm512_and_si512(v, m4), w1 = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      __m512i w0 = _mm512_and_si512(v, m4);
+      __m512i w1 = H16 ? _mm512_andnot_si512(m4, v) : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
       if constexpr (F == kQ5_0) {
         w0 = _mm512_mask_add_epi8(w0, _cvtu64_mask64(load_u64(t.wh[b] + 16 * j)), w0, sixteen);
         w1 = _mm512_mask_add_epi8(w1, _cvtu64_mask64(load_u64(t.wh[b] + 16 * j + 8)), w1, sixteen);
@@ -93,6 +98,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_direct(
     _mm512_storeu_ps(t.c + r * t.ldc, f0[r]);
     _mm512_storeu_ps(t.c + r * t.ldc + 16, f1[r]);
   }
+}
+
+// The scales of outputs 16..31 divided by 16, for H16 above. A power of two: each product
+// S / 16 * d is (S * d) / 16 and 16 i times it is i times S * d, so the sums round as the
+// staged kernels' do (unless S * d is within a factor 16 of the subnormal range, below 2^-122).
+__attribute__((target("avx512f"))) void hi16_scales(float* S, int64_t nblk) {
+  const __m512 sixteenth = _mm512_set1_ps(0.0625f);
+  for (int64_t b = 0; b < nblk; ++b)
+    _mm512_store_ps(S + b * 32 + 16, _mm512_mul_ps(_mm512_load_ps(S + b * 32 + 16), sixteenth));
 }
 
 constexpr int kMR = 6;     // 12 integer + 12 float accumulators
@@ -176,6 +190,7 @@ void qgemm_direct_chunk(const WeightView& w, int64_t c0, int64_t k0, int64_t kc,
   const uint8_t* first = panel + static_cast<uint64_t>(k0 / L.block) * chunk_bytes;
   const uint64_t span = static_cast<uint64_t>((kc + L.block - 1) / L.block) * chunk_bytes;
   for (uint64_t o = 0; o < span; o += 64) _mm_prefetch(reinterpret_cast<const char*>(first + o), _MM_HINT_T0);
+  if (f != kQ5_0) hi16_scales(p.S, t.nblk);
   switch (f) {
     case kQ4_0: run_tiles<kQ4_0>(t, a.n_rows, pf, pf_lines); break;
     case kQ5_0: run_tiles<kQ5_0>(t, a.n_rows, pf, pf_lines); break;

@@ -4,7 +4,9 @@
 // activations the signed one (q8_acts.h's q and block sums). For output (t, o), block b:
 //   i   = sum_{k in b} q[t][k] * u[k][o]  -  Z * sum_{k in b} q[t][k]  =  sum_{k in b} q[t][k] c[k][o]
 // the same integer qgemm.h's kernels form from q + 128 and C, followed by the same float steps in
-// the same order, so results are bit-identical to theirs (and thus to every ISA path).
+// the same order, so results are bit-identical to theirs (and thus to every ISA path). (The 4-bit
+// formats leave the high nibbles in place, 16 u: the integers of outputs 16..31 are 16 i, their
+// scales S / 16, which rounds the same.)
 // Formats: the nibble ones, Q4_0, Q5_0, Q4_K (all with 32-value groups). Packed Q8_0 keeps the
 // staged path: read in place (codes xor 0x80 per row tile) its experts ran 25 % slower than
 // unpacked into L1 once per panel chunk.
