@@ -83,6 +83,11 @@ def test_bench_json(small_model, bench):
         assert phases[name]["ms"] >= 0, name
     for name in ("attn_proj", "dense_mlp", "moe_experts", "lm_head"):
         assert phases[name]["gflop"] > 0 and phases[name]["per_layer"] == (name not in ("lm_head",))
+    # the experts' split: with fast kernels the int8 GEMMs are timed, and lie within the phase
+    split = out["step"]["moe_experts_split"]
+    if out["kernels"] == "fast":
+        assert split["gemm_ms"] > 0 and split["gemm_gflops"] > 0
+        assert split["gemm_ms"] + split["gelu_requant_ms"] <= phases["moe_experts"]["ms"] * 1.01 + 0.01
     step = out["step"]
     assert step["total_ms"] > 0 and step["per_layer_ms"] > 0 and step["extrapolated_30_layers_ms"] > 0
     assert out["commit_ms"] > 0

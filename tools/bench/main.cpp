@@ -360,7 +360,7 @@ int run(const Options& o) {
   std::vector<float> entropy(static_cast<size_t>(C)), sample_scratch;
   const int n_ph = static_cast<int>(dg::Phase::kCount);
   std::vector<std::vector<double>> ph(static_cast<size_t>(n_ph));
-  std::vector<double> step_t, vocab_t, commit_t;
+  std::vector<double> step_t, vocab_t, commit_t, xgemm_t, xgelu_t;  // xgemm/xgelu: thread-s / threads
   ctx.set_profiling(true);
   for (int r = 0; r < o.warmup + o.runs; ++r) {
     ctx.reset_phase_times();
@@ -378,6 +378,8 @@ int run(const Options& o) {
     step_t.push_back(step);
     vocab_t.push_back(voc);
     for (int p = 0; p < n_ph; ++p) ph[static_cast<size_t>(p)].push_back(ctx.phase_times().seconds[p]);
+    xgemm_t.push_back(ctx.phase_times().expert_thread_seconds[0] / n_threads);
+    xgelu_t.push_back(ctx.phase_times().expert_thread_seconds[1] / n_threads);
   }
   // Commit pass (cache rebuilt to the prefix before each run).
   for (int r = 0; r < o.warmup + o.runs; ++r) {
@@ -419,6 +421,15 @@ int run(const Options& o) {
       {"lm_head", med_ms(dg::Phase::kLMHead), f_lm / 1e9, false},
       {"vocab_softmax_entropy_sample", 1e3 * median(vocab_t), 0, false},
   };
+  // Inside moe_experts (fast path): its int8 GEMMs alone, GELU x up with the requantization, and
+  // the rest (gather, combine, norms, threads waiting at the end), from per-thread laps divided by
+  // the thread count. Not added to the step: moe_experts holds them.
+  const double xgemm_ms = 1e3 * median(xgemm_t), xgelu_ms = 1e3 * median(xgelu_t);
+  const std::vector<PhaseRow> expert_rows = {
+      {"  int8 GEMMs (gate, up, down)", xgemm_ms, f_experts / 1e9, true},
+      {"  GELU x up, requantize", xgelu_ms, 0, true},
+      {"  rest (gather, combine, waits)", med_ms(dg::Phase::kMoEExperts) - xgemm_ms - xgelu_ms, 0, true},
+  };
   double layers_ms = 0, fixed_ms = 0;
   for (const auto& r : rows) (r.per_layer ? layers_ms : fixed_ms) += r.ms;
   const double step_ms = 1e3 * median(step_t) + rows.back().ms;
@@ -452,7 +463,10 @@ int run(const Options& o) {
       std::printf("%s\"%s\":{\"ms\":%.3f,\"gflop\":%.3f,\"gflops\":%.2f,\"per_layer\":%s}", i ? "," : "",
                   rows[i].name.c_str(), rows[i].ms, rows[i].gflop, rows[i].ms > 0 ? rows[i].gflop / rows[i].ms * 1e3 : 0.0,
                   rows[i].per_layer ? "true" : "false");
-    std::printf("}},\"commit_ms\":%.2f}\n", commit_ms);
+    std::printf("},\"moe_experts_split\":{\"gemm_ms\":%.3f,\"gemm_gflops\":%.2f,\"gelu_requant_ms\":%.3f,"
+                "\"rest_ms\":%.3f}", xgemm_ms, xgemm_ms > 0 ? f_experts / 1e6 / xgemm_ms : 0.0, xgelu_ms,
+                expert_rows[2].ms);
+    std::printf("},\"commit_ms\":%.2f}\n", commit_ms);
     return 0;
   }
 
@@ -476,13 +490,18 @@ int run(const Options& o) {
               static_cast<long long>(o.prefix));
   std::printf("  %-30s %10s %6s %9s %9s %7s %7s %7s\n", "phase", "ms", "%", "GFLOP", "GFLOP/s", "%fp32", "%bf16",
               "%int8");
-  for (const auto& r : rows) {
+  auto print_row = [&](const PhaseRow& r) {
     const double rate = r.ms > 0 ? r.gflop / r.ms * 1e3 : 0.0;
     auto pct = [&](double peak) { return peak > 0 && r.gflop > 0 ? 100.0 * rate / peak : 0.0; };
     std::printf("  %-30s %10.1f %6.1f %9.2f %9.1f %7.1f %7.1f %7.1f\n", r.name.c_str(), r.ms, 100.0 * r.ms / step_ms,
                 r.gflop, rate, pct(peaks.fp32), pct(peaks.bf16), pct(peaks.int8));
-  }
+  };
+  for (const auto& r : rows) print_row(r);
   std::printf("  %-30s %10.1f %6.1f\n", "unattributed", other_ms, 100.0 * other_ms / step_ms);
+  if (xgemm_ms > 0) {
+    std::printf("  moe_experts, of which (per-thread time / threads):\n");
+    for (const auto& r : expert_rows) print_row(r);
+  }
   std::printf("  %-30s %10.1f\n", "total", step_ms);
   std::printf("\n  per layer %.1f ms, fixed part %.1f ms -> %.1f ms per step at 30 layers\n", per_layer_ms,
               fixed_ms + other_ms, step30_ms);

@@ -27,6 +27,10 @@ const char* phase_name(Phase p);
 struct PhaseTimes {
   double seconds[static_cast<int>(Phase::kCount)] = {};
   int64_t calls[static_cast<int>(Phase::kCount)] = {};
+  // Inside kMoEExperts, the fast path's per-expert work, summed over threads (thread-seconds, so
+  // divide by the thread count for a share of the phase's wall time): [0] the int8 GEMMs (gate,
+  // up, down), [1] GELU x up and the 8-bit quantization of its rows.
+  double expert_thread_seconds[2] = {};
   double& at(Phase p) { return seconds[static_cast<int>(p)]; }
   double at(Phase p) const { return seconds[static_cast<int>(p)]; }
 };

@@ -1,8 +1,10 @@
 #include "cpu/moe.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "cpu/activation.h"
@@ -15,6 +17,39 @@
 #include "util/thread_pool.h"
 
 namespace dg {
+namespace {
+
+// Thread-seconds of the per-expert work (MoEBuffers::thread_seconds) when profiling, else a
+// pointer test per call. Each thread sums its own laps and adds them once, at the end of its claim.
+class ExpertClock {
+ public:
+  explicit ExpertClock(double* sink) : sink_(sink) {}
+  ~ExpertClock() {
+    if (!sink_) return;
+    std::lock_guard<std::mutex> lock(mutex());
+    sink_[0] += s_[0], sink_[1] += s_[1];
+  }
+  void start() {
+    if (sink_) t_ = std::chrono::steady_clock::now();
+  }
+  void lap(int i) {  // time since start() or the last lap, to counter i
+    if (!sink_) return;
+    const auto now = std::chrono::steady_clock::now();
+    s_[i] += std::chrono::duration<double>(now - t_).count();
+    t_ = now;
+  }
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  double* sink_;
+  double s_[2] = {};
+  std::chrono::steady_clock::time_point t_{};
+};
+
+}  // namespace
 
 void moe_route(ThreadPool& pool, const RouterWeights& rw, const float* x, int64_t n_tok, int64_t n_embd,
                int64_t n_expert, int64_t k, float eps, float* tmp, float* logits, int32_t* ids, float* weights,
@@ -96,17 +131,22 @@ void moe_experts(ThreadPool& pool, const ExpertWeights& ew, const float* x, int6
     // gathered rows. Experts go to threads one at a time, in id order, as threads become free
     // (a core the host slows down takes fewer); results do not depend on the split.
     pool.parallel_for_dynamic(n_expert, 1, [&](int64_t eb, int64_t ee, int) {
+      ExpertClock clk(buf.thread_seconds);
       for (int64_t e = eb; e < ee; ++e) {
         const int64_t r0 = buf.count[e], n = buf.count[e + 1] - r0;
         if (n == 0) continue;
         float* g = buf.gate + r0 * I;
         if (int8) {
           const QuantActs qx = q_in.rows(r0, n);
+          clk.start();
           qgemm(ew.gate(e), 0, I, qx, g, I, false);
           qgemm(ew.up(e), 0, I, qx, buf.up + r0 * I, I, false);
+          clk.lap(0);
           gelu_mul_fast(g, buf.up + r0 * I, g, n * I);
           const QuantActs qm = buf.q_mid->quantize_rows(buf.gate, I, r0, r0 + n).rows(r0, n);
+          clk.lap(1);
           qgemm(ew.down(e), 0, H, qm, buf.y + r0 * H, H, false);
+          clk.lap(0);
           continue;
         }
         thread_local std::vector<uint8_t> gate_rows, up_rows, down_rows;  // packed experts, float kernels

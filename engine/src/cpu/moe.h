@@ -62,6 +62,7 @@ struct MoEBuffers {
   QuantActsBuffer* q_in;   // fast path: 8-bit xg [T*k, H]
   QuantActsBuffer* q_mid;  // fast path: 8-bit gelu(gate) * up [T*k, I]
   QuantActsBuffer* q_tok = nullptr;  // fast path: 8-bit x [T, H], gathered into q_in (else xg is)
+  double* thread_seconds = nullptr;  // profiling: PhaseTimes::expert_thread_seconds (added to)
 };
 
 // out[t] = sum over the k chosen experts, in increasing expert id (the order of the eager

@@ -77,7 +77,8 @@ void ContextImpl::layer(int64_t il, int64_t T, int64_t pos0, Pass pass) {
   clk.at(Phase::kMoEExperts);
   rms_norm(pool, x.data(), H, e_in.data(), H, T, H, L.pre_ffw_norm_2.data(), eps);
   const MoEBuffers mb{xg.data(),   eg.data(),       eu.data(),      ey.data(), slot_of.data(),
-                      token_of.data(), e_count.data(), &qa_slots_in, &qa_slots_mid, &qa_rows};
+                      token_of.data(), e_count.data(), &qa_slots_in, &qa_slots_mid, &qa_rows,
+                      prof ? prof->expert_thread_seconds : nullptr};
   moe_experts(pool, L.experts, e_in.data(), T, hp.n_expert, hp.n_expert_used, r_ids.data(), r_w.data(), mb,
               h2.data(), rows);
   rms_norm(pool, h2.data(), H, h2.data(), H, T, H, L.post_ffw_norm_2.data(), eps);
