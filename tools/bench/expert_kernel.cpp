@@ -12,32 +12,21 @@
 #include <vector>
 
 #include "cpu/cpu_features.h"
-#include "diffgemma/profile.h"
 #include "cpu/q8_acts.h"
 #include "cpu/qgemm.h"
 #include "cpu/qpack.h"
+#include "diffgemma/profile.h"
+#include "peak_loops.h"
 #include "util/thread_pool.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"  // GCC 12's _mm512_reduce_add_epi32 header
-#endif
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static double int8_peak_once() {
-  __m512i acc[12];
-  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_epi32(i);
-  const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(2);
-  const long n = 4000000;
+static double int8_peak_once() {  // one core, GOP/s
+  const int64_t n = 4000000;
   const auto t0 = std::chrono::steady_clock::now();
-  for (long it = 0; it < n; ++it) {
-    _Pragma("GCC unroll 12") for (int i = 0; i < 12; ++i) acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
-  }
+  volatile double keep = dg_bench::dot_i8_avx512(n);
+  (void)keep;
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  __m512i t = acc[0];
-  for (int i = 1; i < 12; ++i) t = _mm512_add_epi32(t, acc[i]);
-  volatile int sink = _mm512_reduce_add_epi32(t);
-  (void)sink;
-  return 12.0 * n * 128 / s / 1e9;  // 64 multiply-adds per instruction
+  return 12.0 * 64 * 2 * n / s / 1e9;
 }
 #endif
 
