@@ -46,10 +46,11 @@ def available_isas():
     return seen
 
 
-def weights(type_id, n_out, n_in, seed):
-    rng = np.random.default_rng(seed)
-    w = (0.02 * rng.standard_normal((n_out, n_in))).astype(np.float32)
-    w[0, : min(5, n_in)] = [0.3, -0.25, 0.0, 1e-8, -0.07][: min(5, n_in)]  # outliers, zero, tiny
+def weights(type_id, n_out, n_in, seed, w=None):
+    if w is None:
+        rng = np.random.default_rng(seed)
+        w = (0.02 * rng.standard_normal((n_out, n_in))).astype(np.float32)
+        w[0, : min(5, n_in)] = [0.3, -0.25, 0.0, 1e-8, -0.07][: min(5, n_in)]  # outliers, zero, tiny
     scale = 1.0
     if TYPES[type_id][0] == "NVFP4":
         scale = _core.nvfp4_tensor_scale(w)
@@ -108,6 +109,35 @@ def test_int8_kernels_within_activation_rounding(type_id, rows, n_out, kernels, 
     assert (err_q <= kernel_bound).all(), float((err_q / kernel_bound).max())
     assert (err_x <= act_bound + kernel_bound).all()
     assert err_x.max() > 0  # the activations really were rounded
+
+
+@pytest.mark.parametrize("type_id", sorted(TYPES), ids=lambda t: TYPES[t][0])
+def test_int8_kernels_at_extreme_codes(type_id, kernels):
+    """Every code at its format's largest magnitude against activations all at +-127: the sums the
+    kernels keep in narrow integers (the AVX2 path's int16 lanes, qgemm_avx2.inc) at their bound.
+    Weight rows of one constant (+ and -: the symmetric formats' most negative code) and of one
+    constant with a zero in every 32 (the formats with a min: every other code at the top), then
+    random signs; each output against the float64 product of the same rounded inputs, and every
+    ISA path the same bytes."""
+    name, block = TYPES[type_id]
+    n_in = 2 * max(block, 64)
+    gapped = np.full(n_in, 0.05)
+    gapped[::32] = 0.0
+    signs = np.where(np.random.default_rng(5).random((4, n_in)) < 0.5, -1.0, 1.0)
+    w = np.concatenate([np.full((1, n_in), 0.05), np.full((1, n_in), -0.05), gapped[None], -gapped[None],
+                        0.05 * signs]).astype(np.float32)
+    blocks, wd, scale = weights(type_id, len(w), n_in, seed=0, w=w)
+    x = np.concatenate([np.ones((1, n_in)), -np.ones((1, n_in)),
+                        np.where(np.random.default_rng(6).random((3, n_in)) < 0.5, -1.0, 1.0)]).astype(np.float32)
+    xq, _ = quantize_acts(x)
+    kernels("fast")
+    ys = run_all_isas(lambda: _core.probe_linear(type_id, blocks, len(w), n_in, scale, x))
+    base = next(iter(ys.values()))
+    for isa, y in ys.items():
+        assert y.tobytes() == base.tobytes(), f"{name}: {isa} differs from {next(iter(ys))}"
+    ref = (xq @ wd.T) * scale
+    bound = (n_in / 32 + 4) * 2 * EPS * (np.abs(xq) @ np.abs(wd).T) * scale + 1e-30
+    assert (np.abs(base.astype(np.float64) - ref) <= bound).all(), float((np.abs(base - ref) / bound).max())
 
 
 @pytest.mark.parametrize("type_id", [8, 12, 14, 40, 0, 30], ids=["Q8_0", "Q4_K", "Q6_K", "NVFP4", "F32", "BF16"])

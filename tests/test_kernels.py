@@ -45,13 +45,31 @@ np.savez(out, l1=l1, l2=l2, kv=np.concatenate(kv))
 """
 
 
-def run(path, tmp_path, tag, threads=2, **env):
+# The whole loop (denoising, the vocabulary pass's softmax / entropy / sampling, commits).
+GEN_RUNNER = r"""
+import sys, json, numpy as np
+from diffgemma import _core
+path, threads, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+m = _core.Model.load(path, n_threads=threads)
+ctx = _core.Context(m, n_ctx=160, n_batch=0)
+steps = []
+def cb(ev):
+    if ev["type"] == "draft":
+        steps.append(np.concatenate([ev["argmax"], ev["next"], ev["accepted"].astype(np.int32),
+                                     np.array([ev["mean_entropy"]], np.float32).view(np.int32)]))
+r = _core.generate(ctx, list(range(5, 42)), max_new_tokens=40, seed=11, eos_token_id=[], max_denoising_steps=4,
+                   entropy_bound=0.5, callback=cb)
+np.savez(out, tokens=r["tokens"], steps=np.concatenate(steps))
+"""
+
+
+def run(path, tmp_path, tag, threads=2, runner=None, **env):
     out = tmp_path / f"{tag}.npz"
     e = dict(os.environ)
     e.pop("DIFFGEMMA_KERNELS", None)
     e.pop("DIFFGEMMA_ISA", None)
     e.update(env)
-    r = subprocess.run([sys.executable, "-c", RUNNER, str(path), str(threads), str(out)], env=e,
+    r = subprocess.run([sys.executable, "-c", runner or RUNNER, str(path), str(threads), str(out)], env=e,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     with np.load(out) as z:
@@ -81,6 +99,18 @@ def test_isa_paths_are_bit_identical(model, tmp_path, mode):
     base = run(model, tmp_path, f"{mode}-scalar", DIFFGEMMA_KERNELS=mode, DIFFGEMMA_ISA="scalar")
     for isa in ("avx2", "avx2vnni", "avx512"):
         assert same_bits(run(model, tmp_path, f"{mode}-{isa}", DIFFGEMMA_KERNELS=mode, DIFFGEMMA_ISA=isa), base), isa
+
+
+def test_generation_isa_paths_are_bit_identical(tmp_path):
+    """Drafts (argmax, sampled tokens, acceptance, mean entropy) and output of the fast path's whole
+    loop on every ISA path: the vocabulary pass has its own vector code (vecmath.cpp)."""
+    path = tmp_path / "small-q4km.gguf"
+    write_synth(path, n_layer=2, outtype="Q4_K_M", small=True, seed=4)
+    base = run(path, tmp_path, "gen-scalar", runner=GEN_RUNNER, DIFFGEMMA_KERNELS="fast", DIFFGEMMA_ISA="scalar")
+    assert len(base["tokens"]) == 40
+    for isa in ("avx2", "avx2vnni", "avx512"):
+        got = run(path, tmp_path, f"gen-{isa}", runner=GEN_RUNNER, DIFFGEMMA_KERNELS="fast", DIFFGEMMA_ISA=isa)
+        assert same_bits(got, base), isa
 
 
 @pytest.mark.parametrize("mode", ["exact", "fast", "reference"])

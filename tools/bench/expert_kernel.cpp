@@ -1,4 +1,5 @@
-// diffgemma-expert-kernel: one thread's Q4_K expert GEMM (the packed, in-place int8 path) with the
+// diffgemma-expert-kernel: one thread's Q4_K expert GEMM (the engine's path: packed weights read in
+// place on AVX512-VNNI, else panels decoded from the file's blocks) with the
 // weights hot in L2 (one expert repeated) and cold (n experts in turn, streamed from memory),
 // beside the core's int8-dot peak, alternated so the host's noise hits all three alike.
 //   diffgemma-expert-kernel [OUT IN ROWS EXPERTS ROUNDS]   (default 704 2816 16 128 8: a gate)
@@ -15,18 +16,21 @@
 #include "cpu/q8_acts.h"
 #include "cpu/qgemm.h"
 #include "cpu/qpack.h"
+#include "model/weights.h"
 #include "diffgemma/profile.h"
 #include "peak_loops.h"
 #include "util/thread_pool.h"
 
 #if defined(__x86_64__)
-static double int8_peak_once() {  // one core, GOP/s
+static double int8_peak_once(dg::Isa isa) {  // one core, GOP/s, the instruction the int8 kernels use
   const int64_t n = 4000000;
   const auto t0 = std::chrono::steady_clock::now();
-  volatile double keep = dg_bench::dot_i8_avx512(n);
+  volatile double keep = isa >= dg::Isa::kAVX512    ? dg_bench::dot_i8_avx512(n)
+                         : isa == dg::Isa::kAVX2VNNI ? dg_bench::dot_i8_avxvnni(n)
+                                                     : dg_bench::dot_i8_avx2(n);
   (void)keep;
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return 12.0 * 64 * 2 * n / s / 1e9;
+  return 12.0 * (isa >= dg::Isa::kAVX512 ? 64 : 32) * 2 * n / s / 1e9;
 }
 #endif
 
@@ -39,7 +43,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: OUT a multiple of 32, IN of 256, ROWS, EXPERTS and ROUNDS positive\n");
     return 2;
   }
-  const bool vnni = active_isa() >= Isa::kAVX512;
+  const bool simd = active_isa() >= Isa::kAVX2;
   const int64_t rb = K / 256 * 144;  // Q4_K: 144 bytes per 256 values
   std::vector<uint8_t> raw(static_cast<size_t>(nE * O * rb)), packed(raw.size());  // [nE * O][rb]
   std::mt19937 g(1);
@@ -52,8 +56,10 @@ int main(int argc, char** argv) {
     }
   WeightView w;
   w.type = GGMLType::Q4_K, w.n_in = K, w.n_out = nE * O, w.row_bytes = rb, w.data = raw.data();
-  qpack_panels(w, 0, nE * O / 32, packed.data());
-  w.data = packed.data(), w.packed = true;
+  if (weight_packing_enabled()) {  // as the engine loads them: packed where that pays (AVX512-VNNI)
+    qpack_panels(w, 0, nE * O / 32, packed.data());
+    w.data = packed.data(), w.packed = true;
+  }
   ThreadPool pool(1);
   std::vector<float> x(static_cast<size_t>(R * K)), y(static_cast<size_t>(R * O));  // [R, K], [R, O]
   std::normal_distribution<float> nd;
@@ -72,7 +78,7 @@ int main(int argc, char** argv) {
     const double tc = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / nE;
     double p = 0;
 #if defined(__x86_64__)
-    if (vnni) p = int8_peak_once();
+    if (simd) p = int8_peak_once(active_isa());
 #endif
     if (it == 0) continue;
     hot.push_back(th), cold.push_back(tc), peak.push_back(p);
@@ -80,8 +86,9 @@ int main(int argc, char** argv) {
   auto med = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
   const double ops = 2.0 * O * K * R, mb = static_cast<double>(O * rb) / 1e6;
   const double h = med(hot), c = med(cold), p = med(peak);
-  std::printf("Q4_K %lld x %lld, %lld rows, 1 thread, isa %s, medians of %d rounds\n", static_cast<long long>(O),
-              static_cast<long long>(K), static_cast<long long>(R), kernel_isa_string(), rounds);
+  std::printf("Q4_K %lld x %lld, %lld rows, 1 thread, isa %s (%s), medians of %d rounds\n", static_cast<long long>(O),
+              static_cast<long long>(K), static_cast<long long>(R), kernel_isa_string(),
+              w.packed ? "packed" : "decoded panels", rounds);
   std::printf("  hot  (1 expert, %.2f MB, in L2)   %8.3f ms  %7.1f GOP/s", mb, h * 1e3, ops / h / 1e9);
   if (p > 0) std::printf("  %5.1f %% of peak", 100 * ops / h / 1e9 / p);
   std::printf("\n  cold (%lld experts from memory)    %8.3f ms  %7.1f GOP/s", static_cast<long long>(nE), c * 1e3,

@@ -107,6 +107,11 @@ Peaks measure_peaks_once(int n_threads) {
     p.fp32 = run_peak(n_threads, 12.0 * 8 * 2, fma_f32_avx2);
     p.fp64 = run_peak(n_threads, 12.0 * 4 * 2, fma_f64_avx2);
   }
+  // Without AVX512-VNNI the int8 kernels use AVX-VNNI on ymm, else vpmaddubsw (qgemm.cpp).
+  if (p.int8 == 0 && __builtin_cpu_supports("avx2")) {
+    if (__builtin_cpu_supports("avxvnni")) p.int8 = run_peak(n_threads, 12.0 * 32 * 2, dot_i8_avxvnni);
+    else p.int8 = run_peak(n_threads, 12.0 * 32 * 2, dot_i8_avx2);
+  }
 #endif
   return p;
 }

@@ -96,5 +96,38 @@ inline __attribute__((target("avx2,fma"))) double fma_f64_avx2(int64_t iters) {
   return s;
 }
 
+// Plain AVX2's int8 product instruction: vpmaddubsw multiplies 32 unsigned by signed bytes and
+// sums adjacent pairs into int16 (32 products, counted as 64 operations like vpdpbusd's); the int16
+// add keeps 12 chains alive. Every int8 kernel's products pass through it, so no kernel can beat
+// it; an exact int32 dot product needs one vpmaddwd more per few of these (qgemm_avx2.inc).
+inline __attribute__((target("avx2"))) double dot_i8_avx2(int64_t iters) {
+  __m256i a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_epi16(static_cast<int16_t>(i));
+  const __m256i b = _mm256_set1_epi8(3), c = _mm256_set1_epi8(-2);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm256_add_epi16(a[i], _mm256_maddubs_epi16(b, c));
+  alignas(32) int16_t t[16];
+  int64_t s = 0;
+  for (int i = 0; i < 12; ++i) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(t), a[i]);
+    for (int16_t v : t) s += v;
+  }
+  return static_cast<double>(s);
+}
+inline __attribute__((target("avx2,avxvnni"))) double dot_i8_avxvnni(int64_t iters) {
+  __m256i a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_epi32(i);
+  const __m256i b = _mm256_set1_epi8(3), c = _mm256_set1_epi8(-2);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) a[i] = _mm256_dpbusd_avx_epi32(a[i], b, c);
+  alignas(32) int32_t t[8];
+  int64_t s = 0;
+  for (int i = 0; i < 12; ++i) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(t), a[i]);
+    for (int32_t v : t) s += v;
+  }
+  return static_cast<double>(s);
+}
+
 }  // namespace dg_bench
 #endif

@@ -172,22 +172,30 @@ constexpr Ukr512 k512[kMR512 + 1] = {nullptr,
                                      ukr_vnni512<4, G, MIN>,
                                      ukr_vnni512<5, G, MIN>,
                                      ukr_vnni512<6, G, MIN>};
-template <int G, bool MIN, bool VNNI>
+template <int G, bool MIN, bool VNNI, int P>
 constexpr Ukr256 k256[kMR256 + 1] = {
-    nullptr, VNNI ? ukr_avx2_vnni<1, G, MIN> : ukr_avx2_plain<1, G, MIN>,
-    VNNI ? ukr_avx2_vnni<2, G, MIN> : ukr_avx2_plain<2, G, MIN>};
+    nullptr, VNNI ? ukr_avx2_vnni<1, G, MIN, 0> : ukr_avx2_plain<1, G, MIN, P>,
+    VNNI ? ukr_avx2_vnni<2, G, MIN, 0> : ukr_avx2_plain<2, G, MIN, P>};
 
 Ukr512 pick512(int mr, int G, bool has_min) {
   if (G == 16) return has_min ? k512<16, true>[mr] : k512<16, false>[mr];
   return has_min ? k512<32, true>[mr] : k512<32, false>[mr];
 }
-Ukr256 pick256(int mr, int G, bool has_min, bool vnni) {
+template <int P>
+Ukr256 pick256_plain(int mr, int G, bool has_min) {
+  if (G == 16) return has_min ? k256<16, true, false, P>[mr] : k256<16, false, false, P>[mr];
+  return has_min ? k256<32, true, false, P>[mr] : k256<32, false, false, P>[mr];
+}
+
+Ukr256 pick256(int mr, const QFormat& f, bool vnni) {
   if (vnni) {
-    if (G == 16) return has_min ? k256<16, true, true>[mr] : k256<16, false, true>[mr];
-    return has_min ? k256<32, true, true>[mr] : k256<32, false, true>[mr];
+    if (f.group == 16) return f.has_min ? k256<16, true, true, 0>[mr] : k256<16, false, true, 0>[mr];
+    return f.has_min ? k256<32, true, true, 0>[mr] : k256<32, false, true, 0>[mr];
   }
-  if (G == 16) return has_min ? k256<16, true, false>[mr] : k256<16, false, false>[mr];
-  return has_min ? k256<32, true, false>[mr] : k256<32, false, false>[mr];
+  // How many steps' vpmaddubsw products an int16 lane can sum exactly (qgemm_avx2.inc).
+  if (8 * 255 * f.code_max <= 32767) return pick256_plain<4>(mr, f.group, f.has_min);
+  if (4 * 255 * f.code_max <= 32767) return pick256_plain<2>(mr, f.group, f.has_min);
+  return pick256_plain<0>(mr, f.group, f.has_min);
 }
 
 #endif  // DG_X86
@@ -243,7 +251,7 @@ void run_rows(Isa isa, const QFormat& f, Tile t, int64_t n_rows, const uint8_t* 
     }
     if (isa == Isa::kAVX2 || isa == Isa::kAVX2VNNI) {
       const int mr = tile_rows(n_rows - r0, kMR256);
-      const Ukr256 k = pick256(mr, f.group, f.has_min, isa == Isa::kAVX2VNNI);
+      const Ukr256 k = pick256(mr, f, isa == Isa::kAVX2VNNI);
       k(t, 0);
       if (t.ncols > 16) k(t, 1);
       r0 += mr;

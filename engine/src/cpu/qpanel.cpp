@@ -497,15 +497,15 @@ bool qformat_supported(GGMLType t) {
 
 QFormat qformat(GGMLType t) {
   switch (t) {
-    case GGMLType::Q8_0: return {32, 128, false, 32, 34};
-    case GGMLType::Q4_0: return {32, 8, false, 32, 18};
-    case GGMLType::Q5_0: return {32, 16, false, 32, 22};
-    case GGMLType::Q4_1: return {32, 0, true, 32, 20};
-    case GGMLType::Q5_1: return {32, 0, true, 32, 24};
-    case GGMLType::Q4_K: return {32, 0, true, 256, 144};
-    case GGMLType::Q5_K: return {32, 0, true, 256, 176};
-    case GGMLType::Q6_K: return {16, 32, false, 256, 210};
-    case GGMLType::NVFP4: return {16, 12, false, 64, 36};
+    case GGMLType::Q8_0: return {32, 128, false, 32, 34, 128};
+    case GGMLType::Q4_0: return {32, 8, false, 32, 18, 8};
+    case GGMLType::Q5_0: return {32, 16, false, 32, 22, 16};
+    case GGMLType::Q4_1: return {32, 0, true, 32, 20, 15};
+    case GGMLType::Q5_1: return {32, 0, true, 32, 24, 31};
+    case GGMLType::Q4_K: return {32, 0, true, 256, 144, 15};
+    case GGMLType::Q5_K: return {32, 0, true, 256, 176, 31};
+    case GGMLType::Q6_K: return {16, 32, false, 256, 210, 32};
+    case GGMLType::NVFP4: return {16, 12, false, 64, 36, 12};
     default: return {};
   }
 }

@@ -41,6 +41,7 @@ struct QFormat {
   bool has_min = false;  // M present
   int block = 32;        // values per storage block (32, 64 or 256)
   int block_bytes = 34;  // bytes per storage block
+  int code_max = 128;    // the largest |c| = |u - Z| (the AVX2 kernels' int16 headroom)
 };
 
 // Whether the int8 kernels read type t, and how.

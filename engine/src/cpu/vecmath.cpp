@@ -245,6 +245,80 @@ __attribute__((target("avx512f"))) void exp_sums512(const float* x, int64_t n, f
   _mm512_store_ps(lane, a);
   *sum_ex = reduce16(lane);
 }
+// The AVX2 forms: the 16 lanes as two registers (elements i..i+7, i+8..i+15 of each 16), tails
+// element by element into the same lanes, so every sum has the scalar definition's order.
+__attribute__((target("avx2,fma"))) float scale_max_argmax256(float* x, int64_t n, float t, int64_t* argmax) {
+  const __m256 tv = _mm256_set1_ps(t);
+  __m256 mx = _mm256_set1_ps(-INFINITY);
+  __m256i mi = _mm256_setzero_si256(), idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), tv);
+    _mm256_storeu_ps(x + i, v);
+    const __m256 gt = _mm256_cmp_ps(v, mx, _CMP_GT_OQ);  // strictly greater: first index wins
+    mx = _mm256_blendv_ps(mx, v, gt);
+    mi = _mm256_blendv_epi8(mi, idx, _mm256_castps_si256(gt));
+    idx = _mm256_add_epi32(idx, _mm256_set1_epi32(8));
+  }
+  alignas(32) float mv[8];
+  alignas(32) int32_t iv[8];
+  _mm256_store_ps(mv, mx);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(iv), mi);
+  float best = mv[0];
+  int64_t bi = mv[0] > -INFINITY ? iv[0] : 0;
+  for (int j = 1; j < 8; ++j)
+    if (mv[j] > best || (mv[j] == best && iv[j] < bi)) best = mv[j], bi = iv[j];
+  for (; i < n; ++i) {  // later indices: only a strictly greater value moves the argmax
+    x[i] = x[i] / t;
+    if (x[i] > best) best = x[i], bi = i;
+  }
+  *argmax = bi;
+  return best;
+}
+
+__attribute__((target("avx2,fma"))) void exp_sums256(const float* x, int64_t n, float m, float* e, float* sum,
+                                                     float* sum_ex, float* block_sums, int64_t block) {
+  const __m256 vm = _mm256_set1_ps(m), zero = _mm256_setzero_ps();
+  alignas(32) float s[kLanes] = {}, a[kLanes] = {};
+  __m256 a0 = zero, a1 = zero;  // sum_ex lanes 0..7, 8..15 (the tails' go to a[] directly)
+  for (int64_t b0 = 0, bi = 0; b0 < n; b0 += block, ++bi) {
+    const int64_t b1 = std::min(n, b0 + block);
+    __m256 s0 = zero, s1 = zero;
+    int64_t i = b0;
+    for (; i + 16 <= b1; i += 16) {
+      const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm);
+      const __m256 v0 = exp256(d0), v1 = exp256(d1);
+      _mm256_storeu_ps(e + i, v0);
+      _mm256_storeu_ps(e + i + 8, v1);
+      s0 = _mm256_add_ps(s0, v0);
+      s1 = _mm256_add_ps(s1, v1);
+      // 0 * (-inf) would be NaN: zero-probability lanes add nothing.
+      a0 = _mm256_add_ps(a0, _mm256_and_ps(_mm256_cmp_ps(v0, zero, _CMP_GT_OQ), _mm256_mul_ps(v0, d0)));
+      a1 = _mm256_add_ps(a1, _mm256_and_ps(_mm256_cmp_ps(v1, zero, _CMP_GT_OQ), _mm256_mul_ps(v1, d1)));
+    }
+    alignas(32) float bs[kLanes];
+    _mm256_store_ps(bs, s0);
+    _mm256_store_ps(bs + 8, s1);
+    if (i < b1) {  // the block's last partial 16 (only the row's last block: block is a multiple of 16)
+      _mm256_store_ps(a, a0);
+      _mm256_store_ps(a + 8, a1);
+      for (; i < b1; ++i) {
+        const float d = x[i] - m;
+        e[i] = exp_vec_def(d);
+        bs[(i - b0) % kLanes] += e[i];
+        if (e[i] > 0.0f) a[(i - b0) % kLanes] += e[i] * d;
+      }
+      a0 = _mm256_load_ps(a);
+      a1 = _mm256_load_ps(a + 8);
+    }
+    for (int j = 0; j < kLanes; ++j) s[j] += bs[j];
+    block_sums[bi] = reduce16(bs);
+  }
+  _mm256_store_ps(a, a0);
+  _mm256_store_ps(a + 8, a1);
+  *sum = reduce16(s);
+  *sum_ex = reduce16(a);
+}
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -328,6 +402,7 @@ void softcap_fast(float* x, int64_t n, float cap) {
 float scale_max_argmax(float* x, int64_t n, float t, int64_t* argmax) {
 #ifdef DG_X86
   if (active_isa() >= Isa::kAVX512) return scale_max_argmax512(x, n, t, argmax);
+  if (active_isa() != Isa::kScalar) return scale_max_argmax256(x, n, t, argmax);
 #endif
   return scale_max_argmax_scalar(x, n, t, argmax);
 }
@@ -336,6 +411,7 @@ void exp_sums(const float* x, int64_t n, float m, float* e, float* sum, float* s
               int64_t block) {
 #ifdef DG_X86
   if (active_isa() >= Isa::kAVX512) return exp_sums512(x, n, m, e, sum, sum_ex, block_sums, block);
+  if (active_isa() != Isa::kScalar) return exp_sums256(x, n, m, e, sum, sum_ex, block_sums, block);
 #endif
   exp_sums_scalar(x, n, m, e, sum, sum_ex, block_sums, block);
 }
