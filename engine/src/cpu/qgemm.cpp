@@ -121,40 +121,29 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void ukr_vnni512
   }
 }
 
-// ---- AVX2: MR rows x 16 outputs (one half of the panel), with AVX-VNNI or emulated ---------------
+// ---- AVX2: MR rows x 16 outputs (one half of the panel), with AVX-VNNI or vpmaddubsw ------------
 
-__attribute__((target("avx2,fma,avxvnni"))) inline __m256i dp4_vnni(__m256i acc, __m256i a, __m256i, __m256i,
-                                                                    __m256i w) {
-  return _mm256_dpbusd_avx_epi32(acc, a, w);
+__attribute__((target("avx2"))) inline __m256i load256(const int8_t* p) {
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
 }
-
-// a (unsigned) * w (signed) summed over 4 bytes without vpmaddubsw's int16 saturation: a is split
-// into nibbles alo / ahi (each product pair then stays within 2 * 15 * 128).
-__attribute__((target("avx2,fma"))) inline __m256i dp4_plain(__m256i acc, __m256i, __m256i alo, __m256i ahi,
-                                                             __m256i w) {
-  const __m256i lo = _mm256_madd_epi16(_mm256_maddubs_epi16(alo, w), _mm256_set1_epi16(1));
-  const __m256i hi = _mm256_madd_epi16(_mm256_maddubs_epi16(ahi, w), _mm256_set1_epi16(16));
-  return _mm256_add_epi32(acc, _mm256_add_epi32(lo, hi));
+__attribute__((target("avx2,fma,avxvnni"))) inline __m256i dp4_vnni(__m256i acc, __m256i a, __m256i w) {
+  return _mm256_dpbusd_avx_epi32(acc, a, w);
 }
 
 #define DG_AVX2_NAME ukr_avx2_plain
 #define DG_AVX2_TARGET __attribute__((target("avx2,fma")))
 #define DG_AVX2_VNNI 0
-#define DG_AVX2_DP4 dp4_plain
 #include "cpu/qgemm_avx2.inc"
 #undef DG_AVX2_NAME
 #undef DG_AVX2_TARGET
 #undef DG_AVX2_VNNI
-#undef DG_AVX2_DP4
 #define DG_AVX2_NAME ukr_avx2_vnni
 #define DG_AVX2_TARGET __attribute__((target("avx2,fma,avxvnni")))
 #define DG_AVX2_VNNI 1
-#define DG_AVX2_DP4 dp4_vnni
 #include "cpu/qgemm_avx2.inc"
 #undef DG_AVX2_NAME
 #undef DG_AVX2_TARGET
 #undef DG_AVX2_VNNI
-#undef DG_AVX2_DP4
 
 // ---- dispatch tables ------------------------------------------------------------------------
 

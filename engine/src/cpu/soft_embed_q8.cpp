@@ -84,11 +84,41 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void requantize_block_avx51
     _mm512_store_si512(s.C[pn] + b * NR + o, _mm512_mullo_epi32(sum, _mm512_set1_epi32(-128)));
   }
 }
+
+// 8 columns per register.
+__attribute__((target("avx2,fma"))) void requantize_block_avx2(Store& s, int64_t b, int64_t ncol) {
+  const __m256i lo8 = _mm256_set1_epi32(0xFF);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t j = 0; j < ncol; j += 8) {
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < kBlock; ++i) amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, _mm256_loadu_ps(&s.rows[i][j])));
+    const __m256 sc = _mm256_div_ps(amax, _mm256_set1_ps(127.0f));
+    const __m256 nz = _mm256_cmp_ps(sc, _mm256_setzero_ps(), _CMP_NEQ_UQ);
+    const __m256 inv = _mm256_and_ps(nz, _mm256_div_ps(_mm256_set1_ps(1.0f), sc));
+    const int64_t pn = j / NR, o = j % NR;
+    __m256i sum = _mm256_setzero_si256();
+    for (int i = 0; i < kBlock; i += 4) {
+      __m256i q[4];
+      for (int u = 0; u < 4; ++u) {
+        q[u] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(&s.rows[i + u][j]), inv));  // nearest even
+        sum = _mm256_add_epi32(sum, q[u]);
+      }
+      const __m256i d = _mm256_or_si256(
+          _mm256_or_si256(_mm256_and_si256(q[0], lo8), _mm256_slli_epi32(_mm256_and_si256(q[1], lo8), 8)),
+          _mm256_or_si256(_mm256_slli_epi32(_mm256_and_si256(q[2], lo8), 16), _mm256_slli_epi32(q[3], 24)));
+      const int64_t k = b * kBlock + i;
+      _mm256_store_si256(reinterpret_cast<__m256i*>(s.c[pn] + ((k / 4) * NR + o) * 4), d);
+    }
+    _mm256_store_ps(s.S[pn] + b * NR + o, sc);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(s.C[pn] + b * NR + o), _mm256_mullo_epi32(sum, _mm256_set1_epi32(-128)));
+  }
+}
 #endif
 
 void requantize_block(Store& s, int64_t b, int64_t ncol) {
 #ifdef DG_X86
   if (active_isa() >= Isa::kAVX512) return requantize_block_avx512(s, b, ncol);
+  if (active_isa() >= Isa::kAVX2) return requantize_block_avx2(s, b, ncol);
 #endif
   requantize_block_scalar(s, b, ncol);
 }
