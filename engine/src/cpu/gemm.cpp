@@ -169,6 +169,33 @@ __attribute__((target("avx512f"))) void transpose_pack512(const float* rows, int
   }
 }
 
+// The same with 8 x 8 transposes in ymm registers.
+__attribute__((target("avx2"))) void transpose_pack256(const float* rows, int64_t kc, float* panel) {
+  for (int64_t o0 = 0; o0 < NR; o0 += 8) {
+    int64_t k0 = 0;
+    for (; k0 + 8 <= kc; k0 += 8) {
+      __m256 r[8], t[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows + (o0 + i) * KC + k0);
+      for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 8; i += 4) {  // then quads: 4 rows x 2 columns per 128-bit lane
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      }
+      for (int i = 0; i < 4; ++i) {  // the two 128-bit halves: columns i and i + 4
+        _mm256_store_ps(panel + (k0 + i) * NR + o0, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_store_ps(panel + (k0 + i + 4) * NR + o0, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+      }
+    }
+    for (; k0 < kc; ++k0)
+      for (int64_t o = 0; o < 8; ++o) panel[k0 * NR + o0 + o] = rows[(o0 + o) * KC + k0];
+  }
+}
+
 // Elements [k, k + 16) of a weight row widened to fp32, exactly as dequantize_row gives them
 // (k a multiple of 16; for Q8_0 the 16 lie in one block: d * q in fp32, d widened exactly).
 template <GGMLType T>
@@ -302,6 +329,10 @@ void transpose_pack(const float* rows, int64_t kc, float* panel) {
 #ifdef DG_X86
   if (active_isa() >= Isa::kAVX512) {
     transpose_pack512(rows, kc, panel);
+    return;
+  }
+  if (active_isa() >= Isa::kAVX2) {
+    transpose_pack256(rows, kc, panel);
     return;
   }
 #endif
