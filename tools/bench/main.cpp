@@ -5,7 +5,8 @@
 //                   [--prompt-lengths 128,512] [--kernels fast|exact|reference] [--json]
 //
 // Measures, each as the median of --runs runs after --warmup runs:
-//   - the machine's peaks on the same threads: fp32 FMA, fp64 FMA, int8 dot (VNNI) and bf16 dot;
+//   - the machine's peaks on the same threads: fp32 FMA, fp64 FMA, int8 dot (the instruction the int8
+//     kernels use: AVX512-VNNI, AVX-VNNI or AVX2's vpmaddubsw) and bf16 dot;
 //   - prefill (the causal encoder pass) in tokens/s at each prompt length;
 //   - one denoising step of fixed work (a full canvas over a cached prefix of --prefix tokens, with
 //     self-conditioning from the previous step's logits) split into phases (diffgemma/profile.h)
