@@ -25,6 +25,15 @@ bool lanes_decode(GGMLType t) {
 }
 
 #ifdef DG_X86
+// The 32 six-bit codes of Q6_K values 128h + 32q4 + l (l < 32, dequantize_q6_k's order).
+__attribute__((target("avx2"))) inline __m256i q6k_codes32(const uint8_t* blk, int h, int q4) {
+  const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+  const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32 * (q4 & 1)));
+  const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (q4 >> 1))), _mm256_set1_epi8(15));
+  const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * q4)), _mm256_set1_epi8(3));
+  return _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) void widen_avx512(const WeightView& w, int64_t r, int64_t c0, int64_t n, float* dst) {
   const uint8_t* row = w.row(r);
   switch (w.type) {
@@ -57,12 +66,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,f16c"))) void widen_avx512(cons
           const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
           const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
           for (int h = 0; h < 2; ++h) {
-            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
-            for (int q4 = 0; q4 < 4; ++q4) {  // values 128h + 32q4 + l (dequantize_q6_k's order)
-              const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32 * (q4 & 1)));
-              const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (q4 >> 1))), _mm256_set1_epi8(15));
-              const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * q4)), _mm256_set1_epi8(3));
-              const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4));
+            for (int q4 = 0; q4 < 4; ++q4) {
+              const __m256i q = q6k_codes32(blk, h, q4);
               for (int part = 0; part < 2; ++part) {
                 const int64_t v = 128 * h + 32 * q4 + 16 * part;  // 16 values of group v / 16
                 const __m512i qi = _mm512_sub_epi32(
@@ -127,13 +132,9 @@ __attribute__((target("avx2,fma,f16c"))) void widen_avx2(const WeightView& w, in
           const __m256 d = _mm256_set1_ps(_cvtsh_ss(dh));
           const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
           for (int h = 0; h < 2; ++h) {
-            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
-            for (int q4 = 0; q4 < 4; ++q4) {  // values 128h + 32q4 + l (dequantize_q6_k's order)
-              const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32 * (q4 & 1)));
-              const __m256i lo = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (q4 >> 1))), _mm256_set1_epi8(15));
-              const __m256i hi = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * q4)), _mm256_set1_epi8(3));
+            for (int q4 = 0; q4 < 4; ++q4) {
               alignas(32) uint8_t q[32];
-              _mm256_store_si256(reinterpret_cast<__m256i*>(q), _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)));
+              _mm256_store_si256(reinterpret_cast<__m256i*>(q), q6k_codes32(blk, h, q4));
               for (int part = 0; part < 4; ++part) {
                 const int64_t v = 128 * h + 32 * q4 + 8 * part;  // 8 values of group v / 16
                 const __m256i qi = _mm256_sub_epi32(
