@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
   }
   const bool simd = active_isa() >= Isa::kAVX2;
   const int64_t rb = K / 256 * 144;  // Q4_K: 144 bytes per 256 values
-  std::vector<uint8_t> raw(static_cast<size_t>(nE * O * rb)), packed(raw.size());  // [nE * O][rb]
+  std::vector<uint8_t> raw(static_cast<size_t>(nE * O * rb)), packed;  // [nE * O][rb] each
   std::mt19937 g(1);
   for (auto& v : raw) v = static_cast<uint8_t>(g());
   for (int64_t r = 0; r < nE * O; ++r)
@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   WeightView w;
   w.type = GGMLType::Q4_K, w.n_in = K, w.n_out = nE * O, w.row_bytes = rb, w.data = raw.data();
   if (weight_packing_enabled()) {  // as the engine loads them: packed where that pays (AVX512-VNNI)
+    packed.resize(raw.size());
     qpack_panels(w, 0, nE * O / 32, packed.data());
     w.data = packed.data(), w.packed = true;
   }
